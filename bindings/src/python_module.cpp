@@ -1,0 +1,228 @@
+// vaf._native: the C ABI of vaf.h with numpy arrays in and out. Rendering releases
+// the GIL; failures raise ValueError with the C library's message.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vaf/vaf.h"
+
+namespace py = pybind11;
+
+namespace {
+
+using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
+void check(vaf_status status) {
+    if (status == VAF_OK) return;
+    throw py::value_error(vaf_last_error());
+}
+
+// Keeps the mode arrays alive while a vaf_recipe points into them.
+struct RecipeArrays {
+    FloatArray freq, decay, gain;
+    vaf_recipe recipe{};
+};
+
+RecipeArrays make_recipe(const py::object &freq, const py::object &decay, const py::object &gain,
+                         const std::array<float, 4> &noise) {
+    RecipeArrays r{FloatArray::ensure(freq), FloatArray::ensure(decay), FloatArray::ensure(gain)};
+    if (!r.freq || !r.decay || !r.gain) throw py::value_error("recipe arrays must be convertible to float32");
+    const char *names[] = {"freq_hz", "decay_per_s", "gain"};
+    FloatArray *arrays[] = {&r.freq, &r.decay, &r.gain};
+    for (int i = 0; i < 3; ++i)
+        if (arrays[i]->ndim() != 1)
+            throw py::value_error(std::string("recipe.") + names[i] + " must be one-dimensional");
+    const auto n = r.freq.shape(0);
+    if (r.decay.shape(0) != n || r.gain.shape(0) != n)
+        throw py::value_error("recipe.freq_hz, recipe.decay_per_s and recipe.gain must have the same length, got " +
+                              std::to_string(n) + ", " + std::to_string(r.decay.shape(0)) + ", " +
+                              std::to_string(r.gain.shape(0)));
+    if (n > VAF_MAX_MODES)
+        throw py::value_error("recipe.num_modes = " + std::to_string(n) + " exceeds " + std::to_string(VAF_MAX_MODES));
+    r.recipe.num_modes = uint32_t(n);
+    r.recipe.freq_hz = r.freq.data();
+    r.recipe.decay_per_s = r.decay.data();
+    r.recipe.gain = r.gain.data();
+    r.recipe.noise_center_hz = noise[0];
+    r.recipe.noise_bandwidth_hz = noise[1];
+    r.recipe.noise_level = noise[2];
+    r.recipe.noise_decay_per_s = noise[3];
+    return r;
+}
+
+vaf_contact make_contact(const std::array<float, 7> &c) {
+    return vaf_contact{c[0], c[1], c[2], c[3], c[4], c[5], c[6]};
+}
+
+vaf_render_options make_options(int64_t sample_rate, uint64_t seed, float detune, float gain) {
+    if (sample_rate < 0 || sample_rate > int64_t(UINT32_MAX))
+        throw py::value_error("options.sample_rate = " + std::to_string(sample_rate) + " is out of range");
+    return vaf_render_options{uint32_t(sample_rate), seed, detune, gain};
+}
+
+size_t check_frames(int64_t frames) {
+    if (frames < 0) throw py::value_error("frames = " + std::to_string(frames) + " must be >= 0");
+    return size_t(frames);
+}
+
+py::array convert_output(py::array_t<float> pcm, const std::string &format) {
+    if (format == "f32") return pcm;
+    if (format != "s16") throw py::value_error("format = '" + format + "' must be 'f32' or 's16'");
+    py::array_t<int16_t> out(pcm.request().shape);
+    const float *in = pcm.data();
+    int16_t *dst = out.mutable_data();
+    const auto n = size_t(pcm.size());
+    {
+        py::gil_scoped_release release;
+        vaf_f32_to_s16(in, dst, n);
+    }
+    return out;
+}
+
+class Voice {
+public:
+    Voice(const py::object &freq, const py::object &decay, const py::object &gain, const std::array<float, 4> &noise,
+          const std::array<float, 7> &contact, int64_t sample_rate, uint64_t seed, float detune, float out_gain) {
+        RecipeArrays r = make_recipe(freq, decay, gain, noise);
+        const vaf_contact c = make_contact(contact);
+        const vaf_render_options o = make_options(sample_rate, seed, detune, out_gain);
+        vaf_voice *v = nullptr;
+        check(vaf_voice_create(&r.recipe, &c, &o, &v));
+        voice_.reset(v);
+    }
+
+    py::array render(int64_t frames, const std::string &format) {
+        if (format != "f32" && format != "s16")
+            throw py::value_error("format = '" + format + "' must be 'f32' or 's16'");
+        const size_t n = check_frames(frames);
+        if (format == "s16") {
+            py::array_t<int16_t> out(n);
+            int16_t *dst = out.mutable_data();
+            vaf_status s;
+            {
+                py::gil_scoped_release release;
+                s = vaf_voice_render_s16(voice_.get(), dst, n);
+            }
+            check(s);
+            return out;
+        }
+        py::array_t<float> out(n);
+        float *dst = out.mutable_data();
+        vaf_status s;
+        {
+            py::gil_scoped_release release;
+            s = vaf_voice_render_f32(voice_.get(), dst, n);
+        }
+        check(s);
+        return out;
+    }
+
+    uint64_t position() const {
+        uint64_t p = 0;
+        check(vaf_voice_position(voice_.get(), &p));
+        return p;
+    }
+
+private:
+    struct Destroy {
+        void operator()(vaf_voice *v) const { vaf_voice_destroy(v); }
+    };
+    std::unique_ptr<vaf_voice, Destroy> voice_;
+};
+
+py::array render(const py::object &freq, const py::object &decay, const py::object &gain,
+                 const std::array<float, 4> &noise, const std::array<float, 7> &contact, int64_t sample_rate,
+                 int64_t frames, uint64_t seed, float detune, float out_gain, const std::string &format) {
+    RecipeArrays r = make_recipe(freq, decay, gain, noise);
+    const vaf_contact c = make_contact(contact);
+    const vaf_render_options o = make_options(sample_rate, seed, detune, out_gain);
+    const size_t n = check_frames(frames);
+    py::array_t<float> out(n);
+    float *dst = out.mutable_data();
+    vaf_status s;
+    {
+        py::gil_scoped_release release;
+        s = vaf_render_f32(&r.recipe, &c, &o, dst, n);
+    }
+    check(s);
+    return convert_output(out, format);
+}
+
+py::array render_batch(const std::vector<py::object> &freqs, const std::vector<py::object> &decays,
+                       const std::vector<py::object> &gains, const std::vector<std::array<float, 4>> &noises,
+                       const std::vector<std::array<float, 7>> &contacts, const std::vector<uint64_t> &seeds,
+                       int64_t sample_rate, int64_t frames, float detune, float out_gain, const std::string &format) {
+    const size_t count = freqs.size();
+    if (decays.size() != count || gains.size() != count || noises.size() != count || contacts.size() != count ||
+        seeds.size() != count)
+        throw py::value_error("render_batch: freqs, decays, gains, noises, contacts and seeds must have one entry "
+                              "per voice");
+    std::vector<RecipeArrays> arrays;
+    arrays.reserve(count);
+    std::vector<vaf_recipe> recipes;
+    std::vector<vaf_contact> cs;
+    std::vector<vaf_render_options> options;
+    for (size_t i = 0; i < count; ++i) {
+        try {
+            arrays.push_back(make_recipe(freqs[i], decays[i], gains[i], noises[i]));
+        } catch (const py::value_error &e) {
+            throw py::value_error("voice " + std::to_string(i) + ": " + e.what());
+        }
+        recipes.push_back(arrays.back().recipe);
+        cs.push_back(make_contact(contacts[i]));
+        options.push_back(make_options(sample_rate, seeds[i], detune, out_gain));
+    }
+    const size_t n = check_frames(frames);
+    py::array_t<float> out({count, n});
+    float *dst = out.mutable_data();
+    vaf_status s;
+    {
+        py::gil_scoped_release release;
+        s = vaf_render_batch_f32(count, recipes.data(), cs.data(), options.data(), dst, n);
+    }
+    check(s);
+    return convert_output(out, format);
+}
+
+double contact_duration(const std::array<float, 7> &contact) {
+    const vaf_contact c = make_contact(contact);
+    double seconds = 0;
+    check(vaf_contact_duration(&c, &seconds));
+    return seconds;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_native, m) {
+    m.doc() = "VAF Bridge native core: real-time impact synthesizer (see bindings/include/vaf/vaf.h).";
+    m.attr("ABI_VERSION") = VAF_ABI_VERSION;
+    m.attr("MAX_MODES") = VAF_MAX_MODES;
+    m.attr("MIN_SAMPLE_RATE") = VAF_MIN_SAMPLE_RATE;
+    m.attr("MAX_SAMPLE_RATE") = VAF_MAX_SAMPLE_RATE;
+    m.def("version", &vaf_version, "Native library version.");
+    m.def("contact_duration", &contact_duration, py::arg("contact"),
+          "Hertz contact duration in seconds; contact = (impulse, speed, striker_modulus, striker_poisson, "
+          "striker_radius, target_modulus, target_poisson).");
+    m.def("render", &render, py::arg("freq_hz"), py::arg("decay_per_s"), py::arg("gain"), py::arg("noise"),
+          py::arg("contact"), py::arg("sample_rate"), py::arg("frames"), py::arg("seed") = 0,
+          py::arg("detune") = 0.0f, py::arg("out_gain") = 1.0f, py::arg("format") = "f32",
+          "Renders one recipe from sample 0: (frames,) float32 or int16. noise = (centre Hz, bandwidth Hz, "
+          "level, decay 1/s).");
+    m.def("render_batch", &render_batch, py::arg("freqs"), py::arg("decays"), py::arg("gains"), py::arg("noises"),
+          py::arg("contacts"), py::arg("seeds"), py::arg("sample_rate"), py::arg("frames"), py::arg("detune") = 0.0f,
+          py::arg("out_gain") = 1.0f, py::arg("format") = "f32",
+          "Renders many recipes in one call: (count, frames) float32 or int16.");
+    py::class_<Voice>(m, "Voice", "A recipe rendered in consecutive chunks (streaming).")
+        .def(py::init<const py::object &, const py::object &, const py::object &, const std::array<float, 4> &,
+                      const std::array<float, 7> &, int64_t, uint64_t, float, float>(),
+             py::arg("freq_hz"), py::arg("decay_per_s"), py::arg("gain"), py::arg("noise"), py::arg("contact"),
+             py::arg("sample_rate"), py::arg("seed") = 0, py::arg("detune") = 0.0f, py::arg("out_gain") = 1.0f)
+        .def("render", &Voice::render, py::arg("frames"), py::arg("format") = "f32",
+             "Renders the next frames samples.")
+        .def_property_readonly("position", &Voice::position, "Index of the next sample.");
+}

@@ -1,0 +1,3 @@
+from vaf.cli import main
+
+raise SystemExit(main())
