@@ -49,6 +49,11 @@ Error check_array(const char *name, const float *values, uint32_t count, bool si
     return {};
 }
 
+// A sample or block count from a double that may exceed uint64 (tiny decay rates ring for ever).
+uint64_t saturating_count(double count) {
+    return count < 1.8e19 ? uint64_t(count) : std::numeric_limits<uint64_t>::max();
+}
+
 // Splitmix64 finaliser: a high-quality 64-bit mix of a counter.
 uint64_t mix64(uint64_t x) {
     x += 0x9E3779B97F4A7C15ull;
@@ -150,7 +155,7 @@ Error validate(const vaf_recipe &r, const vaf_contact &c, const vaf_render_optio
         return fail(VAF_ERROR_OUT_OF_RANGE, "options.sample_rate = " + std::to_string(o.sample_rate) +
                                                 " must be within " + std::to_string(VAF_MIN_SAMPLE_RATE) + ".." +
                                                 std::to_string(VAF_MAX_SAMPLE_RATE) + " Hz");
-    Error e = check_value("options.detune", o.detune, 0.0, false, 0.1);
+    Error e = check_value("options.detune", o.detune, 0.0, false, double(0.1f));
     if (e.status == VAF_OK) e = check_value("options.gain", o.gain, 0.0, false, kInf);
     if (e.status != VAF_OK) return e;
     if (r.num_modes > VAF_MAX_MODES)
@@ -213,7 +218,7 @@ Voice::Voice(const vaf_recipe &r, const vaf_contact &c, const vaf_render_options
         if (std::fabs(amplitude) <= kSilence) continue;
         const double d = r.decay_per_s[k];
         uint64_t end = std::numeric_limits<uint64_t>::max();
-        if (d > 0) end = uint64_t(std::ceil(std::log(std::fabs(amplitude) / kSilence) / d * fs / kBlock));
+        if (d > 0) end = saturating_count(std::ceil(std::log(std::fabs(amplitude) / kSilence) / d * fs / kBlock));
         modes.push_back({amplitude, 2 * kPi * f / fs, d / fs, end});
     }
     // Longest-ringing first, so the modes still sounding are always a prefix.
@@ -262,7 +267,7 @@ Voice::Voice(const vaf_recipe &r, const vaf_contact &c, const vaf_render_options
         a2_ = (1 - alpha) / (1 + alpha);
         envelope_ = noise_amplitude;
         envelope_step_ = std::exp(-double(r.noise_decay_per_s) / fs);
-        noise_end_ = uint64_t(std::ceil(std::log(noise_amplitude / kSilence) / r.noise_decay_per_s * fs));
+        noise_end_ = saturating_count(std::ceil(std::log(noise_amplitude / kSilence) / r.noise_decay_per_s * fs));
     }
 }
 
