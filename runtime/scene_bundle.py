@@ -1,0 +1,214 @@
+"""The scene bundle: the runtime's on-disk scene (documented in docs/scene-bundle.md).
+
+A folder holding ``manifest.json`` (format version, name, units, up axis, handedness,
+segments, file names), the Gaussians as an Inria ``.ply``, per-Gaussian segment ids at
+three levels (``labels.npy``), optional ground-truth acoustics (``acoustics.npz``), a
+collision mesh (``collision.glb``, one node per subpart segment named ``seg_<id>``) and
+a preview PNG.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vaf.runtime.gaussians import GaussianCloud, read_ply, write_ply
+
+FORMAT = "vaf-scene"
+VERSION = 1
+LEVELS = ("subpart", "part", "object")
+UP_AXES = ("+x", "-x", "+y", "-y", "+z", "-z")
+
+
+@dataclass
+class Segment:
+    """A group of Gaussians at one level. centroid: [x, y, z]; bbox: [[min xyz], [max xyz]], scene units."""
+
+    id: int
+    level: str
+    centroid: list[float]
+    bbox: list[list[float]]
+    parent: int | None = None
+    label: str | None = None
+    material: str | None = None
+
+
+@dataclass
+class SurfaceAcoustics:
+    """Ground-truth modal acoustics sampled on the surfaces (synthetic scenes only).
+
+    An acoustic unit is one vibrating body (a subpart). points, normals: (M, 3) float32;
+    unit: (M,) int32 index of the unit each point lies on; gains: (M, K) float32 signed mode
+    amplitude per N*s of impulse for a hit along the normal at that point; unit_segment: (U,)
+    int32 subpart segment id of each unit; freq_hz, decay_per_s: (U, K) float32 (gain 0 pads
+    units with fewer modes); noise: (U, 4) float32 transient (centre Hz, bandwidth Hz, level,
+    decay 1/s); unit_material: U material names.
+    """
+
+    points: np.ndarray
+    normals: np.ndarray
+    unit: np.ndarray
+    gains: np.ndarray
+    unit_segment: np.ndarray
+    freq_hz: np.ndarray
+    decay_per_s: np.ndarray
+    noise: np.ndarray
+    unit_material: list[str]
+
+    def save(self, path: Path) -> None:
+        arrays = {k: v for k, v in asdict(self).items() if k != "unit_material"}
+        arrays["gains"] = self.gains.astype(np.float16)  # halves the file; 1e-3 relative is inaudible
+        np.savez_compressed(path, unit_material=np.array(self.unit_material), **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> SurfaceAcoustics:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in cls.__dataclass_fields__ if k not in z.files]
+            if missing:
+                raise ValueError(f"{path.name}: missing arrays {missing}")
+            a = cls(**{k: z[k] for k in cls.__dataclass_fields__ if k != "unit_material"},
+                    unit_material=[str(s) for s in z["unit_material"]])
+        a.gains = a.gains.astype(np.float32)
+        m, u = a.points.shape[0], a.unit_segment.shape[0]
+        k = a.freq_hz.shape[1] if a.freq_hz.ndim == 2 else -1
+        shapes = {"points": (m, 3), "normals": (m, 3), "unit": (m,), "gains": (m, k), "freq_hz": (u, k),
+                  "decay_per_s": (u, k), "noise": (u, 4)}
+        for name, shape in shapes.items():
+            if getattr(a, name).shape != shape:
+                raise ValueError(f"{path.name}: {name} has shape {getattr(a, name).shape}, expected {shape}")
+        if len(a.unit_material) != u or (m and (a.unit.min() < 0 or a.unit.max() >= u)):
+            raise ValueError(f"{path.name}: unit indices or unit_material do not match {u} units")
+        return a
+
+
+@dataclass
+class SceneBundle:
+    """A scene as the runtime serves it. labels: (N, 3) int32 segment ids per Gaussian (subpart, part, object)."""
+
+    name: str
+    gaussians: GaussianCloud
+    labels: np.ndarray
+    segments: list[Segment]
+    units: str = "m"
+    up: str = "+y"
+    handedness: str = "right"
+    acoustics: SurfaceAcoustics | None = None
+    collision_mesh: bytes | None = None  # .glb
+    preview_png: bytes | None = None
+    source: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    def segment(self, segment_id: int) -> Segment:
+        return self._by_id()[segment_id]
+
+    def _by_id(self) -> dict[int, Segment]:
+        if not hasattr(self, "_segment_index"):
+            self._segment_index = {s.id: s for s in self.segments}
+        return self._segment_index
+
+    def save(self, folder: str | Path) -> Path:
+        """Writes the bundle into a new folder; refuses to touch a folder that already has files."""
+        folder = Path(folder)
+        if folder.exists() and any(folder.iterdir()):
+            raise FileExistsError(f"{folder} is not empty; choose a new folder (nothing was overwritten)")
+        folder.mkdir(parents=True, exist_ok=True)
+        write_ply(self.gaussians, folder / "gaussians.ply")
+        np.save(folder / "labels.npy", self.labels.astype(np.int32))
+        manifest = {
+            "format": FORMAT,
+            "version": VERSION,
+            "name": self.name,
+            "units": self.units,
+            "up": self.up,
+            "handedness": self.handedness,
+            "gaussians": "gaussians.ply",
+            "labels": "labels.npy",
+            "acoustics": None,
+            "collision_mesh": None,
+            "preview": None,
+            "segments": [asdict(s) for s in self.segments],
+            "source": self.source,
+        }
+        if self.acoustics is not None:
+            self.acoustics.save(folder / "acoustics.npz")
+            manifest["acoustics"] = "acoustics.npz"
+        for key, name, data in (("collision_mesh", "collision.glb", self.collision_mesh),
+                                ("preview", "preview.png", self.preview_png)):
+            if data is not None:
+                (folder / name).write_bytes(data)
+                manifest[key] = name
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        self.path = folder
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> SceneBundle:
+        """Reads and validates a bundle; problems raise ValueError naming the file and field."""
+        folder = Path(folder)
+        manifest_path = folder / "manifest.json"
+        if not manifest_path.is_file():
+            raise ValueError(f"{folder}: no manifest.json, not a scene bundle")
+        try:
+            m = json.loads(manifest_path.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{manifest_path}: invalid JSON ({e})") from None
+        _check_manifest(m, manifest_path)
+        gaussians = read_ply(_member(folder, m["gaussians"], "gaussians"))
+        labels = np.load(_member(folder, m["labels"], "labels"), allow_pickle=False)
+        if labels.shape != (len(gaussians), 3):
+            raise ValueError(f"{folder.name}/labels: shape {labels.shape}, expected ({len(gaussians)}, 3)")
+        segments = [Segment(**s) for s in m["segments"]]
+        ids = {s.id for s in segments}
+        if labels.size and not np.isin(labels, list(ids)).all():
+            raise ValueError(f"{folder.name}/labels: ids not listed in manifest segments")
+        optional = lambda key: _member(folder, m[key], key) if m.get(key) else None  # noqa: E731
+        acoustics_path, mesh_path, preview_path = optional("acoustics"), optional("collision_mesh"), optional("preview")
+        return cls(
+            name=m["name"],
+            gaussians=gaussians,
+            labels=labels.astype(np.int32),
+            segments=segments,
+            units=m["units"],
+            up=m["up"],
+            handedness=m["handedness"],
+            acoustics=SurfaceAcoustics.load(acoustics_path) if acoustics_path else None,
+            collision_mesh=mesh_path.read_bytes() if mesh_path else None,
+            preview_png=preview_path.read_bytes() if preview_path else None,
+            source=m.get("source", {}),
+            path=folder,
+        )
+
+
+def _member(folder: Path, name: object, field_name: str) -> Path:
+    if not isinstance(name, str) or os.sep in name or name.startswith("."):
+        raise ValueError(f"{folder.name}/manifest.json: {field_name} must be a plain file name, got {name!r}")
+    path = folder / name
+    if not path.is_file():
+        raise ValueError(f"{folder.name}/manifest.json: {field_name} names {name!r}, which does not exist")
+    return path
+
+
+def _check_manifest(m: object, path: Path) -> None:
+    if not isinstance(m, dict) or m.get("format") != FORMAT:
+        raise ValueError(f"{path}: format must be {FORMAT!r}")
+    if m.get("version") != VERSION:
+        raise ValueError(f"{path}: version {m.get('version')!r} is not supported (this runtime reads {VERSION})")
+    checks = {
+        "name": lambda v: isinstance(v, str) and v,
+        "units": lambda v: v == "m",
+        "up": lambda v: v in UP_AXES,
+        "handedness": lambda v: v in ("right", "left"),
+        "segments": lambda v: isinstance(v, list),
+        "gaussians": lambda v: isinstance(v, str),
+        "labels": lambda v: isinstance(v, str),
+    }
+    for key, ok in checks.items():
+        if key not in m or not ok(m[key]):
+            raise ValueError(f"{path}: field {key!r} is missing or invalid ({m.get(key)!r})")
+    for i, s in enumerate(m["segments"]):
+        if not isinstance(s, dict) or s.get("level") not in LEVELS or not isinstance(s.get("id"), int):
+            raise ValueError(f"{path}: segments[{i}] needs an integer id and a level in {LEVELS}")
