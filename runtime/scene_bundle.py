@@ -42,6 +42,7 @@ class SurfaceAcoustics:
     """Ground-truth modal acoustics sampled on the surfaces (synthetic scenes only).
 
     An acoustic unit is one vibrating body (a subpart). points, normals: (M, 3) float32;
+    patch_radius: (M,) float32 metres, the radius of the surface patch each sample stands for;
     unit: (M,) int32 index of the unit each point lies on; gains: (M, K) float32 signed mode
     amplitude per N*s of impulse for a hit along the normal at that point; unit_segment: (U,)
     int32 subpart segment id of each unit; freq_hz, decay_per_s: (U, K) float32 (gain 0 pads
@@ -51,6 +52,7 @@ class SurfaceAcoustics:
 
     points: np.ndarray
     normals: np.ndarray
+    patch_radius: np.ndarray
     unit: np.ndarray
     gains: np.ndarray
     unit_segment: np.ndarray
@@ -75,7 +77,7 @@ class SurfaceAcoustics:
         a.gains = a.gains.astype(np.float32)
         m, u = a.points.shape[0], a.unit_segment.shape[0]
         k = a.freq_hz.shape[1] if a.freq_hz.ndim == 2 else -1
-        shapes = {"points": (m, 3), "normals": (m, 3), "unit": (m,), "gains": (m, k), "freq_hz": (u, k),
+        shapes = {"points": (m, 3), "normals": (m, 3), "patch_radius": (m,), "unit": (m,), "gains": (m, k), "freq_hz": (u, k),
                   "decay_per_s": (u, k), "noise": (u, 4)}
         for name, shape in shapes.items():
             if getattr(a, name).shape != shape:

@@ -71,7 +71,7 @@ def build_bundle(scene: Scene, config: BundleConfig | None = None) -> SceneBundl
     k = config.max_modes
 
     splat_cols: dict[str, list] = {key: [] for key in ("pos", "nrm", "rgb", "opacity", "sigma", "labels")}
-    ac_cols: dict[str, list] = {key: [] for key in ("pos", "nrm", "unit", "gains")}
+    ac_cols: dict[str, list] = {key: [] for key in ("pos", "nrm", "radius", "unit", "gains")}
     unit_freq, unit_decay, unit_noise = np.zeros((len(units), k), np.float32), np.zeros((len(units), k), np.float32), []
     for i, u in enumerate(units):
         prim = u.subpart.primitive
@@ -92,7 +92,10 @@ def build_bundle(scene: Scene, config: BundleConfig | None = None) -> SceneBundl
         gains[:, :m] = acoustics.gains(a_pos, a_nrm)
         unit_freq[i, :m], unit_decay[i, :m] = acoustics.freq_hz, acoustics.decay_per_s
         unit_noise.append(acoustics.noise)
-        for key, value in (("pos", a_pos), ("nrm", a_nrm), ("unit", np.full(a_pos.shape[0], i)), ("gains", gains)):
+        # Random samples leave gaps: each stands for a disc twice the mean area per sample.
+        radius = np.full(a_pos.shape[0], 2.0 * np.sqrt(prim.area() / (np.pi * a_pos.shape[0])))
+        for key, value in (("pos", a_pos), ("nrm", a_nrm), ("radius", radius), ("unit", np.full(a_pos.shape[0], i)),
+                           ("gains", gains)):
             ac_cols[key].append(value)
 
     cat = {key: np.concatenate(v) for key, v in splat_cols.items()}
@@ -109,6 +112,7 @@ def build_bundle(scene: Scene, config: BundleConfig | None = None) -> SceneBundl
     acoustics = SurfaceAcoustics(
         points=np.concatenate(ac_cols["pos"]).astype(np.float32),
         normals=np.concatenate(ac_cols["nrm"]).astype(np.float32),
+        patch_radius=np.concatenate(ac_cols["radius"]).astype(np.float32),
         unit=np.concatenate(ac_cols["unit"]).astype(np.int32),
         gains=np.concatenate(ac_cols["gains"]),
         unit_segment=np.array([u.ids[0] for u in units], np.int32),

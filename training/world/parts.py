@@ -152,9 +152,12 @@ class Tube(Primitive):
         return points, normals
 
     def mesh(self):
+        # The open wall only, no caps: a ball can drop into a mug.
         m = trimesh.creation.cylinder(radius=self.radius, height=self.height, sections=24)
         m.apply_transform(trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0]))
         m.apply_translation([0, self.height / 2, 0])
+        m.update_faces(np.abs(m.face_normals[:, 1]) < 0.5)
+        m.remove_unreferenced_vertices()
         return m
 
     def grain_axis(self) -> int:

@@ -1,0 +1,82 @@
+"""`vaf serve` and `vaf keys`: the runtime's command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from vaf.runtime.scenes import DEFAULT_SURFACE_TOLERANCE
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the runtime server", description="Serve scenes over ZeroMQ (protocol v1, docs/protocol.md).")
+    p.add_argument("--bind", default="tcp://127.0.0.1:5557", help="ZeroMQ endpoint to bind (tcp://HOST:PORT or ipc://PATH)")
+    p.add_argument("--scene", action="append", default=[], metavar="NAME_OR_PATH",
+                   help="preload a scene: a bundle folder or a known name (repeatable; 'demo' is built in)")
+    p.add_argument("--scene-dir", action="append", default=[], metavar="DIR", help="make every bundle in DIR loadable by name")
+    p.add_argument("--workers", type=int, default=0, help="N>0: a ROUTER-DEALER proxy in front of N worker processes")
+    p.add_argument("--backend", default=None, help="with --workers: the proxy's backend endpoint (default: a fresh ipc:// path)")
+    p.add_argument("--worker", metavar="BACKEND", default=None,
+                   help="run only a worker connected to a proxy's backend (for workers on other machines)")
+    p.add_argument("--curve-keys", metavar="DIR", default=None, help="CurveZMQ keys made by `vaf keys DIR`")
+    p.add_argument("--insecure-allow-remote", action="store_true", help="allow a non-loopback bind without CurveZMQ")
+    p.add_argument("--surface-tolerance", type=float, default=DEFAULT_SURFACE_TOLERANCE,
+                   help="metres a contact may lie off every surface (default %(default)s)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(run=serve)
+
+    k = sub.add_parser("keys", help="make CurveZMQ keys for `vaf serve --curve-keys`")
+    k.add_argument("dir", help="folder for server.key(_secret), client.key_secret and clients/client.key")
+    k.set_defaults(run=keys)
+
+
+def serve(args: argparse.Namespace) -> int:
+    from vaf.runtime import server
+    from vaf.runtime.scenes import SceneCatalog
+    from vaf.runtime.service import Service
+
+    server.setup_logging(args.log_level)
+    stop = server.StopFlag()
+    stop.install()
+    try:
+        curve = server.CurveKeys.load(args.curve_keys) if args.curve_keys else None
+        if args.worker is None:
+            server.check_bind_policy(args.bind, curve, args.insecure_allow_remote)
+        # Loading bundles by path is for local clients only; remote ones load by catalogue name.
+        catalog = SceneCatalog(args.scene, args.scene_dir, allow_paths=server.is_local_endpoint(args.bind))
+    except ValueError as e:
+        print(f"vaf serve: {e}", file=sys.stderr)
+        return 2
+    if args.workers > 0:
+        backend = args.backend or server.default_backend()
+        if args.backend:
+            server.check_bind_policy(backend, None, args.insecure_allow_remote)
+        command = [sys.executable, "-m", "vaf", "serve", "--worker", backend, "--bind", args.bind, "--log-level", args.log_level,
+                   "--surface-tolerance", str(args.surface_tolerance)]
+        for ref in args.scene:
+            command += ["--scene", ref]
+        for d in args.scene_dir:
+            command += ["--scene-dir", d]
+        server.run_proxy(args.bind, backend, command, args.workers, curve, stop)
+        return 0
+    service = Service(catalog, args.surface_tolerance)
+    for ref in catalog.preload:
+        catalog.load(ref)
+    if args.worker is not None:
+        server.run_worker(service, args.worker, stop)
+    else:
+        server.run_server(service, args.bind, curve, stop)
+    return 0
+
+
+def keys(args: argparse.Namespace) -> int:
+    from vaf.runtime.server import make_keys
+
+    try:
+        make_keys(args.dir)
+    except FileExistsError as e:
+        print(f"vaf keys: {e}", file=sys.stderr)
+        return 1
+    print(f"server keys in {args.dir}/server.key(_secret); a client pair in {args.dir}/client.key_secret, "
+          f"allowed via {args.dir}/clients/client.key")
+    return 0

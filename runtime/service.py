@@ -1,0 +1,297 @@
+"""The request handler behind the server: one frame in, a stream of reply maps out.
+
+Transport-free, so the single-process server and every worker behind the proxy run the
+same code. A request never raises out of :meth:`Service.handle`: every failure becomes an
+error reply with a stable code.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+import vaf
+from vaf.runtime import generators
+from vaf.runtime.materials import MATERIALS
+from vaf.runtime.protocol import (
+    FORMATS,
+    MAX_BATCH,
+    MAX_DURATION_S,
+    MAX_MESSAGE_BYTES,
+    OPS,
+    SAMPLE_RATES,
+    STREAM_CHUNK_S,
+    STREAM_FIRST_S,
+    VERSION,
+    ContactRequest,
+    ErrorCode,
+    ProtocolError,
+    check_envelope,
+    error_reply,
+    field_str,
+    field_uint,
+    request_id,
+    unpack,
+)
+from vaf.runtime.scenes import ASSETS, DEFAULT_SURFACE_TOLERANCE, LoadedScene, SceneCatalog
+from vaf.runtime.stats import ServiceStats
+from vaf.runtime.synthesis import Excitation, render_batch, voice
+
+log = logging.getLogger("vaf.runtime")
+
+UNSUPPORTED_OPS = ("localize", "shape")  # their models have not landed yet
+CAPABILITIES = tuple(op for op in OPS if op not in UNSUPPORTED_OPS)
+MAX_ASSET_CHUNK = 4 << 20
+DEFAULT_ASSET_CHUNK = 1 << 20
+DEFAULT_STRIKER = "rubber"
+DEFAULT_TARGET = "wood"  # when a scene does not know what a surface is made of
+
+
+@dataclass
+class _Job:
+    """A validated contact ready to render."""
+
+    request: ContactRequest
+    source: generators.SoundSource
+    excitation: Excitation
+    seed: int
+    distance: float  # metres from the request's position to the nearest surface patch
+    index: int  # surface sample index
+    generator: str
+
+
+class Service:
+    def __init__(self, catalog: SceneCatalog, surface_tolerance: float = DEFAULT_SURFACE_TOLERANCE):
+        self.catalog = catalog
+        self.surface_tolerance = surface_tolerance
+        self.stats = ServiceStats()
+        self._seeds = itertools.count(1)
+
+    # --- entry point -------------------------------------------------------------------------
+
+    def handle(self, frame: bytes) -> Iterator[dict]:
+        """Replies to one request frame, lazily: a streamed contact's first chunk leaves before the rest is rendered."""
+        started = time.perf_counter()
+        rid = None
+        try:
+            if len(frame) > MAX_MESSAGE_BYTES:
+                raise ProtocolError(ErrorCode.TOO_LARGE, f"request of {len(frame)} bytes exceeds {MAX_MESSAGE_BYTES}")
+            message = unpack(frame)
+            rid = request_id(message)
+            op, rid = check_envelope(message)
+            self.stats.requests[op] += 1
+            yield from getattr(self, f"_op_{op}")(message, rid, started)
+        except ProtocolError as e:
+            self.stats.errors[e.code.value] += 1
+            yield error_reply(rid, e)
+        except Exception:  # a bug must not take the server down
+            log.exception("internal error", extra={"fields": {"id": rid}})
+            self.stats.errors[ErrorCode.INTERNAL.value] += 1
+            yield error_reply(rid, ProtocolError(ErrorCode.INTERNAL, "internal server error (logged on the server)"))
+
+    def error(self, rid: int | None, error: ProtocolError) -> dict:
+        self.stats.errors[error.code.value] += 1
+        return error_reply(rid, error)
+
+    # --- ops ---------------------------------------------------------------------------------
+
+    def _op_ping(self, m, rid, started):
+        yield {"op": "pong", "id": rid, "time": time.time()}
+
+    def _op_hello(self, m, rid, started):
+        yield {
+            "op": "hello",
+            "id": rid,
+            "server": f"vaf-bridge {vaf.__version__}",
+            "protocol": VERSION,
+            "capabilities": list(CAPABILITIES),
+            "scenes": self._scene_list(),
+            "limits": {"max_message_bytes": MAX_MESSAGE_BYTES, "max_batch": MAX_BATCH, "sample_rates": list(SAMPLE_RATES),
+                       "formats": list(FORMATS), "max_duration_s": MAX_DURATION_S,
+                       "surface_tolerance_m": self.surface_tolerance},
+            "strikers": sorted(MATERIALS),
+        }
+
+    def _op_scenes(self, m, rid, started):
+        yield {"op": "scenes", "id": rid, "scenes": self._scene_list()}
+
+    def _scene_list(self) -> list[dict]:
+        out = []
+        for name in self.catalog.paths:
+            loaded = self.catalog.loaded.get(name)
+            out.append({"name": name, "loaded": loaded is not None,
+                        "generators": generators.available(loaded) if loaded else None})
+        return out
+
+    def _op_load_scene(self, m, rid, started):
+        scene = self._scene(field_str(m, "scene"), "scene")
+        b = scene.bundle
+        yield {
+            "op": "scene",
+            "id": rid,
+            "scene_id": scene.scene_id,
+            "name": b.name,
+            "units": b.units,
+            "up": b.up,
+            "handedness": b.handedness,
+            "gaussians": len(b.gaussians),
+            "segments": [{k: v for k, v in s.__dict__.items() if v is not None} for s in b.segments],
+            "assets": [{"name": name, "bytes": len(data), "media_type": media}
+                       for name in ASSETS for data, media in [scene.asset(name)] if data is not None],
+            "generators": generators.available(scene),
+        }
+
+    def _scene(self, ref: str, field: str) -> LoadedScene:
+        try:
+            return self.catalog.load(ref)
+        except KeyError:
+            known = ", ".join(self.catalog.paths) or "none"
+            raise ProtocolError(ErrorCode.UNKNOWN_SCENE, f"unknown scene {ref!r} (known: {known}; or an absolute bundle path)", field) from None
+        except PermissionError as e:
+            raise ProtocolError(ErrorCode.UNKNOWN_SCENE, str(e), field) from None
+        except (ValueError, OSError) as e:
+            raise ProtocolError(ErrorCode.SCENE_LOAD_FAILED, f"scene {ref!r} could not be loaded: {e}", field) from None
+
+    def _op_scene_asset(self, m, rid, started):
+        scene = self._scene(field_str(m, "scene_id"), "scene_id")
+        name = field_str(m, "asset")
+        if name not in ASSETS:
+            raise ProtocolError(ErrorCode.UNKNOWN_ASSET, f"unknown asset {name!r} (known: {', '.join(ASSETS)})", "asset")
+        data, media_type = scene.asset(name)
+        if data is None:
+            raise ProtocolError(ErrorCode.UNKNOWN_ASSET, f"scene {scene.scene_id!r} has no {name} asset", "asset")
+        offset = field_uint(m, "offset", 0, len(data), 0)
+        size = field_uint(m, "max_bytes", 1, MAX_ASSET_CHUNK, DEFAULT_ASSET_CHUNK)
+        chunk = data[offset : offset + size]
+        yield {"op": "asset", "id": rid, "scene_id": scene.scene_id, "asset": name, "media_type": media_type,
+               "total_bytes": len(data), "offset": offset, "data": chunk, "last": offset + len(chunk) >= len(data)}
+
+    def _op_stats(self, m, rid, started):
+        yield {"op": "stats", "id": rid, **self.stats.snapshot(), "scenes_loaded": sorted(self.catalog.loaded)}
+
+    def _op_localize(self, m, rid, started):
+        raise ProtocolError(ErrorCode.UNSUPPORTED, "localize is not available: no audio encoder is loaded on this server", "op")
+
+    def _op_shape(self, m, rid, started):
+        raise ProtocolError(ErrorCode.UNSUPPORTED, "shape is not available: no audio-to-shape model is loaded on this server", "op")
+
+    def _op_contact(self, m, rid, started):
+        yield from self._sound([ContactRequest.parse(m, rid)], started)
+
+    def _op_contacts(self, m, rid, started):
+        items = m.get("contacts")
+        if not isinstance(items, list) or not items:
+            raise ProtocolError(ErrorCode.MISSING_FIELD if items is None else ErrorCode.BAD_FIELD,
+                                "'contacts' must be a non-empty array of contact maps", "contacts")
+        if len(items) > MAX_BATCH:
+            raise ProtocolError(ErrorCode.BAD_FIELD, f"'contacts' holds {len(items)} contacts, at most {MAX_BATCH}", "contacts")
+        requests, failed = [], 0
+        for i, item in enumerate(items):
+            cid = request_id(item) if isinstance(item, dict) else None
+            try:
+                cid = field_uint(item if isinstance(item, dict) else {}, "id", 0, 2**64 - 1, path=f"contacts[{i}].id")
+                requests.append(ContactRequest.parse(item, cid, f"contacts[{i}]"))
+            except ProtocolError as e:
+                failed += 1
+                yield self.error(cid, e)
+        for reply in self._sound(requests, started):
+            failed += reply["op"] == "error"
+            yield reply
+        yield {"op": "contacts_done", "id": rid, "count": len(items), "failed": failed}
+
+    # --- sounding contacts -------------------------------------------------------------------
+
+    def _sound(self, requests: list[ContactRequest], started: float) -> Iterator[dict]:
+        by_scene: dict[str, list[ContactRequest]] = defaultdict(list)
+        for r in requests:
+            by_scene[r.scene_id].append(r)
+        for scene_id, group in by_scene.items():
+            try:
+                scene = self._scene(scene_id, "scene_id")
+            except ProtocolError as e:
+                for r in group:
+                    yield self.error(r.id, e)
+                continue
+            yield from self._sound_scene(scene, group, started)
+
+    def _sound_scene(self, scene: LoadedScene, group: list[ContactRequest], started: float) -> Iterator[dict]:
+        distances, index = scene.surface.nearest(np.array([r.position for r in group]))
+        jobs: list[_Job] = []
+        for r, d, i in zip(group, distances, index):
+            try:
+                jobs.append(self._prepare(scene, r, float(d), int(i)))
+            except ProtocolError as e:
+                yield self.error(r.id, e)
+        # Streams first: their opening chunk is what a game waits for.
+        for job in [j for j in jobs if j.request.stream]:
+            yield from self._stream(scene, job, started)
+        # The rest in one native call per (rate, length, format, gain): one game frame, one call.
+        whole: dict[tuple, list] = defaultdict(list)
+        for job in jobs:
+            r = job.request
+            if not r.stream:
+                whole[(r.sample_rate, r.frames, r.format, r.gain)].append(job)
+        for (rate, frames, fmt, gain), batch in whole.items():
+            pcm = render_batch([j.source.recipe for j in batch], [j.excitation for j in batch], [j.seed for j in batch],
+                               rate, frames, gain=gain, format=fmt)
+            for job, samples in zip(batch, pcm):
+                yield self._audio(scene, job, 0, True, samples, started)
+                self.stats.contacts += 1
+                self.stats.record_latency((time.perf_counter() - started) * 1e3)
+
+    def _prepare(self, scene: LoadedScene, r: ContactRequest, distance: float, index: int) -> _Job:
+        if distance > self.surface_tolerance:
+            raise ProtocolError(ErrorCode.OFF_SURFACE, f"position is {distance:.3f} m from the nearest surface of "
+                                f"{scene.scene_id!r} (tolerance {self.surface_tolerance} m)", "position")
+        generator = generators.choose(scene, r.generator)
+        if generator is None:
+            raise ProtocolError(ErrorCode.NO_GENERATOR, f"scene {scene.scene_id!r} has no {r.generator} generator "
+                                f"(available: {', '.join(generators.available(scene)) or 'none'})", "generator")
+        source = generator.generate(scene, np.array([index]))[0]
+        striker = r.striker or DEFAULT_STRIKER
+        if striker not in MATERIALS:
+            raise ProtocolError(ErrorCode.BAD_FIELD, f"unknown striker material {striker!r} (known: {', '.join(sorted(MATERIALS))})", "striker")
+        excitation = Excitation.from_materials(r.impulse, r.speed, striker, source.material or DEFAULT_TARGET, r.striker_radius)
+        seed = r.seed if r.seed is not None else next(self._seeds)
+        return _Job(r, source, excitation, seed, distance, index, generator.name)
+
+    def _stream(self, scene: LoadedScene, job: _Job, started: float) -> Iterator[dict]:
+        r = job.request
+        v = voice(job.source.recipe, job.excitation, r.sample_rate, seed=job.seed, gain=r.gain)
+        first = max(1, min(r.frames, int(STREAM_FIRST_S * r.sample_rate)))
+        step = max(1, int(STREAM_CHUNK_S * r.sample_rate))
+        edges = [0, *range(first, r.frames, step), r.frames]  # first 10 ms, then 100 ms chunks
+        sizes = [b - a for a, b in zip(edges, edges[1:])]
+        for seq, n in enumerate(sizes):
+            yield self._audio(scene, job, seq, seq == len(sizes) - 1, v.render(n, r.format), started)
+            if seq == 0:
+                self.stats.record_latency((time.perf_counter() - started) * 1e3)
+        self.stats.contacts += 1
+
+    def _audio(self, scene: LoadedScene, job: _Job, seq: int, last: bool, samples: np.ndarray, started: float) -> dict:
+        r = job.request
+        sub, part, obj = (int(x) for x in scene.surface.labels[job.index])
+        return {
+            "op": "audio",
+            "id": r.id,
+            "seq": seq,
+            "last": last,
+            "sample_rate": r.sample_rate,
+            "format": r.format,
+            "channels": 1,
+            "frames": int(samples.shape[0]),
+            "pcm": samples.astype("<i2" if r.format == "s16" else "<f4", copy=False).tobytes(),
+            "segment": sub,
+            "segments": {"subpart": sub, "part": part, "object": obj},
+            "material": job.source.material,
+            "generator": job.generator,
+            "distance": round(job.distance, 6),
+            "gen_ms": round((time.perf_counter() - started) * 1e3, 4),
+        }
+
