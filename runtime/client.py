@@ -12,8 +12,10 @@ server raise :class:`RemoteError` with its stable code.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -278,11 +280,14 @@ class Client(_Base):
 
 
 class AsyncClient(_Base):
-    """asyncio client with the same methods as Client, as coroutines."""
+    """asyncio client with the same methods as Client, as coroutines; safe for concurrent requests
+    from many tasks (each reply is routed to the task that waits for its id)."""
 
     def __init__(self, endpoint: str = DEFAULT_ENDPOINT, timeout: float = 5.0, curve: ClientCurve | None = None):
         super().__init__(endpoint, timeout, curve)
         self._ctx = zmq.asyncio.Context()
+        self._waiting: dict[int, deque] = {}
+        self._receiving = asyncio.Lock()
 
     @property
     def socket(self) -> zmq.asyncio.Socket:
@@ -300,21 +305,35 @@ class AsyncClient(_Base):
     async def __aexit__(self, *exc) -> None:
         self.close()
 
-    async def _next(self, ids: set[int]) -> dict:
+    async def _send(self, op: str, fields: dict) -> int:
+        rid, data = self._message(op, fields)
+        self._waiting[rid] = deque()  # registered before sending, so no reply can be missed
+        await self.socket.send(data)
+        return rid
+
+    async def _next(self, rid: int) -> dict:
+        """The next reply to request rid; whoever holds the receive lock delivers replies to every waiter."""
+        queue = self._waiting[rid]
         deadline = time.monotonic() + self.timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not await self.socket.poll(int(remaining * 1000) + 1):
-                self._drop_socket()
-                raise TimeoutError(f"no reply from {self.endpoint} within {self.timeout} s")
-            reply = unpack(await self.socket.recv())
-            if reply.get("id") in ids:
-                return reply
+        while not queue:
+            async with self._receiving:
+                if queue:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not await self.socket.poll(int(remaining * 1000) + 1):
+                    self._drop_socket()
+                    raise TimeoutError(f"no reply from {self.endpoint} within {self.timeout} s")
+                reply = unpack(await self.socket.recv())
+                if reply.get("id") in self._waiting:  # replies to abandoned requests are dropped
+                    self._waiting[reply["id"]].append(reply)
+        return queue.popleft()
 
     async def request(self, op: str, **fields: Any) -> dict:
-        rid, data = self._message(op, fields)
-        await self.socket.send(data)
-        return _single(await self._next({rid}))
+        rid = await self._send(op, fields)
+        try:
+            return _single(await self._next(rid))
+        finally:
+            del self._waiting[rid]
 
     async def hello(self) -> dict:
         return await self.request("hello")
@@ -327,11 +346,13 @@ class AsyncClient(_Base):
 
     async def contact(self, scene_id: str, position: Sequence[float], normal: Sequence[float], impulse: float,
                       speed: float, **options: Any) -> Audio:
-        rid, data = self._message("contact", contact_message(scene_id, position, normal, impulse, speed, **options))
-        await self.socket.send(data)
+        rid = await self._send("contact", contact_message(scene_id, position, normal, impulse, speed, **options))
         collector = _AudioCollector(rid)
-        while not collector.feed(await self._next({rid})):
-            pass
+        try:
+            while not collector.feed(await self._next(rid)):
+                pass
+        finally:
+            del self._waiting[rid]
         result = collector.result()
         if isinstance(result, RemoteError):
             raise result

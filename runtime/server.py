@@ -216,22 +216,27 @@ def run_proxy(bind: str, backend: str, worker_command: list[str], workers: int, 
     back.bind(backend)
     procs = [subprocess.Popen(worker_command) for _ in range(workers)]
     log.info("listening", extra={"fields": {"bind": bind, "backend": backend, "workers": workers}})
-    poller = zmq.Poller()
-    poller.register(frontend, zmq.POLLIN)
-    poller.register(back, zmq.POLLIN)
     try:
         while not stop():
+            # Requests are read only while some worker can take them: before the first worker
+            # connects (or if all are busy) they wait in the frontend's queue, never dropped.
+            poller = zmq.Poller()
+            poller.register(back, zmq.POLLIN)
+            if back.getsockopt(zmq.EVENTS) & zmq.POLLOUT:
+                poller.register(frontend, zmq.POLLIN)
             for sock, _ in poller.poll(POLL_MS):
                 other = back if sock is frontend else frontend
                 for _ in range(256):
+                    if sock is frontend and not back.getsockopt(zmq.EVENTS) & zmq.POLLOUT:
+                        break
                     try:
                         msg = sock.recv_multipart(zmq.NOBLOCK)
                     except zmq.Again:
                         break
                     try:
                         other.send_multipart(msg, zmq.NOBLOCK)
-                    except zmq.Again:
-                        pass  # no worker can take it, or the client's queue is full: dropped
+                    except zmq.Again:  # only replies get here: that client's queue is full
+                        pass
             for i, p in enumerate(procs):
                 if p.poll() is not None:  # a worker died: replace it, keep serving
                     log.warning("worker exited, restarting", extra={"fields": {"pid": p.pid, "code": p.returncode}})

@@ -1,0 +1,86 @@
+"""Regenerates the protocol v1 test vectors in this folder from the runtime's own handler.
+
+    .venv/bin/python tests/vectors/make_vectors.py
+
+Writes NAME.request.msgpack, NAME.reply.K.msgpack and index.json. A client in any language
+replays each request against a real server and compares the replies by the rules in
+index.json: fields listed in "exact" must be equal after decoding, "pcm" within
+"pcm_tolerance" (int16 steps; the native synthesizer's float rounding may differ by CPU),
+every other field must be present with the same msgpack type.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import msgpack
+
+from vaf.runtime.scene_bundle import SceneBundle
+from vaf.runtime.scenes import DEMO_SCENE, SceneCatalog
+from vaf.runtime.service import Service
+
+HERE = Path(__file__).resolve().parent
+ENVELOPE = ["op", "id"]
+AUDIO = ENVELOPE + ["seq", "last", "sample_rate", "format", "channels", "frames", "segment", "segments", "material", "generator"]
+ERROR = ENVELOPE + ["code", "field"]
+
+
+def demo_point() -> tuple[list[float], list[float]]:
+    a = SceneBundle.load(DEMO_SCENE).acoustics
+    i = next(i for i in range(a.points.shape[0]) if a.unit_material[a.unit[i]] == "ceramic")
+    return [round(float(x), 6) for x in a.points[i]], [round(float(x), 6) for x in a.normals[i]]
+
+
+def vectors() -> list[dict]:
+    position, normal = demo_point()
+    hit = {"scene_id": "demo", "position": position, "normal": normal, "impulse": 0.03, "speed": 1.2,
+           "striker": "steel", "seed": 42}
+    v = lambda op, rid, **f: {"v": 1, "op": op, "id": rid, **f}  # noqa: E731
+    return [
+        {"name": "ping", "request": v("ping", 1), "exact": ENVELOPE},
+        {"name": "hello", "request": v("hello", 2), "exact": ENVELOPE + ["protocol", "capabilities"]},
+        {"name": "load_scene", "request": v("load_scene", 3, scene="demo"),
+         "exact": ENVELOPE + ["scene_id", "name", "units", "up", "handedness", "gaussians", "segments", "assets", "generators"]},
+        {"name": "scene_asset_preview_head", "request": v("scene_asset", 4, scene_id="demo", asset="preview", offset=0, max_bytes=64),
+         "exact": ENVELOPE + ["scene_id", "asset", "media_type", "total_bytes", "offset", "data", "last"]},
+        {"name": "contact_s16", "request": v("contact", 5, **hit), "exact": AUDIO, "pcm_tolerance": 2},
+        {"name": "contact_f32_22k_stream", "request": v("contact", 6, **hit, format="f32", sample_rate=22050, duration=0.25, stream=True),
+         "exact": AUDIO, "pcm_tolerance": 2},
+        {"name": "contacts_batch", "request": v("contacts", 7, contacts=[{**hit, "id": 70}, {**hit, "id": 71, "impulse": -1.0}]),
+         "exact": AUDIO + ["code", "field", "count", "failed"], "pcm_tolerance": 2},
+        {"name": "error_not_msgpack", "request_bytes": b"\xc1not msgpack", "exact": ERROR},
+        {"name": "error_not_a_map", "request": [1, 2, 3], "exact": ERROR},
+        {"name": "error_missing_version", "request": {"op": "ping", "id": 8}, "exact": ERROR},
+        {"name": "error_unknown_op", "request": v("teleport", 9), "exact": ERROR},
+        {"name": "error_nan_impulse", "request": v("contact", 10, **{**hit, "impulse": float("nan")}), "exact": ERROR},
+        {"name": "error_off_surface", "request": v("contact", 11, **{**hit, "position": [0.0, 5.0, 0.0]}), "exact": ERROR},
+        {"name": "error_unknown_scene", "request": v("load_scene", 12, scene="atlantis"), "exact": ERROR},
+        {"name": "error_unsupported_localize", "request": v("localize", 13), "exact": ERROR},
+    ]
+
+
+def main() -> None:
+    service = Service(SceneCatalog(["demo"]))
+    index = []
+    for vec in vectors():
+        request = vec.pop("request_bytes", None) or msgpack.packb(vec["request"], use_bin_type=True)
+        replies = [msgpack.packb(r, use_bin_type=True) for r in service.handle(request)]
+        name = vec["name"]
+        (HERE / f"{name}.request.msgpack").write_bytes(request)
+        for k, reply in enumerate(replies):
+            (HERE / f"{name}.reply.{k}.msgpack").write_bytes(reply)
+        entry = {"name": name, "request": f"{name}.request.msgpack",
+                 "replies": [f"{name}.reply.{k}.msgpack" for k in range(len(replies))],
+                 "exact": vec["exact"], "pcm_tolerance": vec.get("pcm_tolerance")}
+        try:  # the decoded request, where JSON can hold it (not raw bytes, not NaN)
+            entry["request_value"] = json.loads(json.dumps(vec["request"], allow_nan=False))
+        except (KeyError, ValueError):
+            pass
+        index.append(entry)
+    (HERE / "index.json").write_text(json.dumps({"protocol": 1, "vectors": index}, indent=1) + "\n")
+    print(f"wrote {len(index)} vectors to {HERE}")
+
+
+if __name__ == "__main__":
+    main()
