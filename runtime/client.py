@@ -133,12 +133,24 @@ class _AudioCollector:
 
 
 class _Base:
-    def __init__(self, endpoint: str, timeout: float, curve: ClientCurve | None):
+    def __init__(self, endpoint: str, timeout: float, curve: ClientCurve | None, ctx: zmq.Context):
         self.endpoint = endpoint
         self.timeout = timeout
         self.curve = curve
         self._ids = itertools.count(1)
+        self._ctx = ctx
         self._sock: zmq.Socket | None = None
+
+    @property
+    def socket(self) -> zmq.Socket:
+        """The DEALER, made on first use and after a timeout."""
+        if self._sock is None:
+            self._sock = self._new_socket(self._ctx)
+        return self._sock
+
+    def close(self) -> None:
+        self._drop_socket()
+        self._ctx.term()
 
     def _new_socket(self, ctx: zmq.Context) -> zmq.Socket:
         sock = ctx.socket(zmq.DEALER)
@@ -174,18 +186,7 @@ class Client(_Base):
     """Blocking client. timeout: seconds to wait for each reply."""
 
     def __init__(self, endpoint: str = DEFAULT_ENDPOINT, timeout: float = 5.0, curve: ClientCurve | None = None):
-        super().__init__(endpoint, timeout, curve)
-        self._ctx = zmq.Context()
-
-    @property
-    def socket(self) -> zmq.Socket:
-        if self._sock is None:
-            self._sock = self._new_socket(self._ctx)
-        return self._sock
-
-    def close(self) -> None:
-        self._drop_socket()
-        self._ctx.term()
+        super().__init__(endpoint, timeout, curve, zmq.Context())
 
     def __enter__(self) -> Client:
         return self
@@ -284,20 +285,9 @@ class AsyncClient(_Base):
     from many tasks (each reply is routed to the task that waits for its id)."""
 
     def __init__(self, endpoint: str = DEFAULT_ENDPOINT, timeout: float = 5.0, curve: ClientCurve | None = None):
-        super().__init__(endpoint, timeout, curve)
-        self._ctx = zmq.asyncio.Context()
+        super().__init__(endpoint, timeout, curve, zmq.asyncio.Context())
         self._waiting: dict[int, deque] = {}
         self._receiving = asyncio.Lock()
-
-    @property
-    def socket(self) -> zmq.asyncio.Socket:
-        if self._sock is None:
-            self._sock = self._new_socket(self._ctx)
-        return self._sock
-
-    def close(self) -> None:
-        self._drop_socket()
-        self._ctx.term()
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -70,7 +70,7 @@ size_t check_frames(int64_t frames) {
     return size_t(frames);
 }
 
-py::array convert_output(py::array_t<float> pcm, const std::string &format) {
+py::array convert_output(py::array_t<float> pcm, const std::string &format) {  // f32 as is, or s16
     if (format == "f32") return pcm;
     if (format != "s16") throw py::value_error("format = '" + format + "' must be 'f32' or 's16'");
     py::array_t<int16_t> out(pcm.request().shape);
@@ -81,6 +81,20 @@ py::array convert_output(py::array_t<float> pcm, const std::string &format) {
         py::gil_scoped_release release;
         vaf_f32_to_s16(in, dst, n);
     }
+    return out;
+}
+
+// Allocates an (n,) array and fills it through a C call made without the GIL.
+template <typename T, typename Fill>
+py::array render_into(size_t n, Fill fill) {
+    py::array_t<T> out(n);
+    T *dst = out.mutable_data();
+    vaf_status s;
+    {
+        py::gil_scoped_release release;
+        s = fill(dst, n);
+    }
+    check(s);
     return out;
 }
 
@@ -100,26 +114,10 @@ public:
         if (format != "f32" && format != "s16")
             throw py::value_error("format = '" + format + "' must be 'f32' or 's16'");
         const size_t n = check_frames(frames);
-        if (format == "s16") {
-            py::array_t<int16_t> out(n);
-            int16_t *dst = out.mutable_data();
-            vaf_status s;
-            {
-                py::gil_scoped_release release;
-                s = vaf_voice_render_s16(voice_.get(), dst, n);
-            }
-            check(s);
-            return out;
-        }
-        py::array_t<float> out(n);
-        float *dst = out.mutable_data();
-        vaf_status s;
-        {
-            py::gil_scoped_release release;
-            s = vaf_voice_render_f32(voice_.get(), dst, n);
-        }
-        check(s);
-        return out;
+        vaf_voice *v = voice_.get();
+        if (format == "s16")
+            return render_into<int16_t>(n, [v](int16_t *dst, size_t k) { return vaf_voice_render_s16(v, dst, k); });
+        return render_into<float>(n, [v](float *dst, size_t k) { return vaf_voice_render_f32(v, dst, k); });
     }
 
     uint64_t position() const {
@@ -142,14 +140,7 @@ py::array render(const py::object &freq, const py::object &decay, const py::obje
     const vaf_contact c = make_contact(contact);
     const vaf_render_options o = make_options(sample_rate, seed, detune, out_gain);
     const size_t n = check_frames(frames);
-    py::array_t<float> out(n);
-    float *dst = out.mutable_data();
-    vaf_status s;
-    {
-        py::gil_scoped_release release;
-        s = vaf_render_f32(&r.recipe, &c, &o, dst, n);
-    }
-    check(s);
+    py::array out = render_into<float>(n, [&](float *dst, size_t k) { return vaf_render_f32(&r.recipe, &c, &o, dst, k); });
     return convert_output(out, format);
 }
 
