@@ -120,3 +120,33 @@ def quaternion_from_z(normals: np.ndarray) -> np.ndarray:
     flipped = w < 1e-6  # normal is -z: rotate half a turn about x
     q[flipped] = [0.0, 1.0, 0.0, 0.0]
     return (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
+
+
+def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
+    """(N, 4) unit quaternions (w, x, y, z) -> (N, 3, 3) rotation matrices."""
+    w, x, y, z = np.asarray(q, np.float64).T
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+    ], axis=1)
+
+
+def matrix_to_quaternion(m: np.ndarray) -> np.ndarray:
+    """(3, 3) rotation matrix -> (4,) unit quaternion (w, x, y, z) with w >= 0 (Shepperd's method)."""
+    m = np.asarray(m, np.float64)
+    trace = np.trace(m)
+    if trace > 0:
+        s = 2.0 * np.sqrt(1.0 + trace)
+        q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
+    else:
+        i = int(np.argmax(np.diag(m)))
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = 2.0 * np.sqrt(1.0 + m[i, i] - m[j, j] - m[k, k])
+        q = [0.0] * 4
+        q[0] = (m[k, j] - m[j, k]) / s
+        q[1 + i] = 0.25 * s
+        q[1 + j] = (m[j, i] + m[i, j]) / s
+        q[1 + k] = (m[k, i] + m[i, k]) / s
+    q = np.array(q)
+    return q * (1 if q[0] >= 0 else -1) / np.linalg.norm(q)

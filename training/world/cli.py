@@ -21,6 +21,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--modes", type=int, default=32, help="modes per vibrating part")
     s.set_defaults(run=scene_command)
 
+    d = wsub.add_parser("dataset", help="many scenes in the capture layout with recorded hits, split 4:1 by scene")
+    d.add_argument("--scenes", type=int, required=True)
+    d.add_argument("--hits-per-scene", type=int, required=True)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--out", required=True, help="new folder (must not exist or be empty)")
+    d.add_argument("--views", type=int, default=8, help="camera views per scene")
+    d.add_argument("--image-size", type=int, default=128, help="pixels, square views")
+    d.add_argument("--gaussians", type=int, default=30_000)
+    d.add_argument("--hit-seconds", type=float, default=1.0)
+    d.add_argument("--rt60", type=float, default=0.3, help="room reverberation time, s (default %(default)s)")
+    d.add_argument("--snr-db", type=float, default=40.0, help="impact to background noise ratio (default %(default)s)")
+    d.add_argument("--dry", action="store_true", help="no room and no background noise")
+    d.set_defaults(run=dataset_command)
+
     h = wsub.add_parser("hit", help="render the true impact sound at a point of a scene bundle")
     h.add_argument("scene_dir")
     h.add_argument("--point", type=float, nargs=3, required=True, metavar=("X", "Y", "Z"))
@@ -48,6 +62,23 @@ def scene_command(args: argparse.Namespace) -> int:
         return 2
     objects = ", ".join(o.label for o in scene.objects[1:])
     print(f"{out}: {bundle.name}, {len(bundle.gaussians)} Gaussians, {len(bundle.segments)} segments; objects: {objects}")
+    return 0
+
+
+def dataset_command(args: argparse.Namespace) -> int:
+    from vaf.training.world.dataset import DatasetConfig, make_dataset
+
+    try:
+        config = DatasetConfig(args.scenes, args.hits_per_scene, args.seed, args.views, args.image_size, args.gaussians,
+                               hit_seconds=args.hit_seconds, rt60=None if args.dry else args.rt60,
+                               snr_db=None if args.dry else args.snr_db)
+        manifest = make_dataset(args.out, config)
+    except (ValueError, FileExistsError) as e:
+        print(f"vaf world dataset: {e}", file=sys.stderr)
+        return 2
+    split = manifest["split"]
+    print(f"{args.out}: {len(manifest['scenes'])} scenes ({len(split['train'])} train, {len(split['test'])} test), "
+          f"{sum(manifest['hits'].values())} hits")
     return 0
 
 
