@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--insecure-allow-remote", action="store_true", help="allow a non-loopback bind without CurveZMQ")
     p.add_argument("--surface-tolerance", type=float, default=DEFAULT_SURFACE_TOLERANCE,
                    help="metres a contact may lie off every surface (default %(default)s)")
+    p.add_argument("--encoders", metavar="DIR", default=None,
+                   help="audio/image encoders for localize (default: the embedded ones, if present)")
+    p.add_argument("--no-encoders", action="store_true", help="serve without localize")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(run=serve)
 
@@ -44,6 +47,7 @@ def serve(args: argparse.Namespace) -> int:
             server.check_bind_policy(args.bind, curve, args.insecure_allow_remote)
         # Loading bundles by path is for local clients only; remote ones load by catalogue name.
         catalog = SceneCatalog(args.scene, args.scene_dir, allow_paths=server.is_local_endpoint(args.bind))
+        encoders = load_encoders(args)
     except ValueError as e:
         print(f"vaf serve: {e}", file=sys.stderr)
         return 2
@@ -57,9 +61,10 @@ def serve(args: argparse.Namespace) -> int:
             command += ["--scene", ref]
         for d in args.scene_dir:
             command += ["--scene-dir", d]
+        command += ["--no-encoders"] if encoders is None else ["--encoders", str(encoders.path)]
         server.run_proxy(args.bind, backend, command, args.workers, curve, stop)
         return 0
-    service = Service(catalog, args.surface_tolerance)
+    service = Service(catalog, args.surface_tolerance, encoders)
     for ref in catalog.preload:
         catalog.load(ref)
     if args.worker is not None:
@@ -67,6 +72,16 @@ def serve(args: argparse.Namespace) -> int:
     else:
         server.run_server(service, args.bind, curve, stop)
     return 0
+
+
+def load_encoders(args: argparse.Namespace):
+    from vaf.runtime.encoders import DEFAULT_ENCODERS, OnnxEncoders
+
+    if args.no_encoders:
+        return None
+    if args.encoders:
+        return OnnxEncoders.load(args.encoders)
+    return OnnxEncoders.load(DEFAULT_ENCODERS) if (DEFAULT_ENCODERS / "encoders.json").is_file() else None
 
 
 def keys(args: argparse.Namespace) -> int:

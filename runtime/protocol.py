@@ -28,6 +28,8 @@ DEFAULT_DURATION_S = 0.5
 DEFAULT_FORMAT = "s16"
 STREAM_FIRST_S = 0.01  # a streamed contact sends its first 10 ms at once...
 STREAM_CHUNK_S = 0.1  # ...then 100 ms chunks
+MAX_CLIP_S = 10.0  # localize: longest clip
+LEVELS = ("subpart", "part", "object")
 OPS = ("hello", "ping", "scenes", "load_scene", "scene_asset", "contact", "contacts", "stats", "localize", "shape")
 
 
@@ -43,6 +45,7 @@ class ErrorCode(str, Enum):
     UNKNOWN_ASSET = "unknown_asset"
     OFF_SURFACE = "off_surface"  # contact point farther than the tolerance from every surface
     NO_GENERATOR = "no_generator"  # the scene has nothing that can sound this contact
+    NO_FEATURES = "no_features"  # localize on a scene without per-Gaussian features
     UNSUPPORTED = "unsupported"  # op known but its model is not loaded
     INTERNAL = "internal"  # a bug; the server keeps serving
 
@@ -220,3 +223,40 @@ class ContactRequest:
             gain=field_number(m, "gain", 0.0, 100.0, 1.0, p("gain")),
             generator=field_str(m, "generator", ("auto", "physics"), "auto", p("generator")),
         )
+
+
+@dataclass(frozen=True)
+class LocalizeRequest:
+    """A clip to place in a scene. audio: (frames,) float64 in [-1, 1]; level: segment level to rank."""
+
+    id: int
+    scene_id: str
+    audio: Any
+    sample_rate: int
+    level: str
+    top_k: int
+
+    @classmethod
+    def parse(cls, m: dict, rid: int) -> LocalizeRequest:
+        import numpy as np
+
+        fmt = field_str(m, "format", FORMATS, DEFAULT_FORMAT)
+        rate = field_uint(m, "sample_rate", SAMPLE_RATES[0], SAMPLE_RATES[1])
+        data = _get(m, "audio", "audio", _MISSING)
+        if not isinstance(data, bytes):
+            raise ProtocolError(ErrorCode.BAD_FIELD, "'audio' must be binary PCM samples", "audio")
+        width = 2 if fmt == "s16" else 4
+        if len(data) == 0 or len(data) % width:
+            raise ProtocolError(ErrorCode.BAD_FIELD, f"'audio' must hold a whole, non-zero number of {fmt} samples", "audio")
+        frames = len(data) // width
+        if frames > MAX_CLIP_S * rate:
+            raise ProtocolError(ErrorCode.BAD_FIELD, f"'audio' is {frames / rate:.1f} s long, at most {MAX_CLIP_S} s", "audio")
+        if frames < 0.01 * rate:
+            raise ProtocolError(ErrorCode.BAD_FIELD, f"'audio' is {1000 * frames / rate:.1f} ms long, at least 10 ms", "audio")
+        audio = np.frombuffer(data, "<i2").astype(np.float64) / 32767.0 if fmt == "s16" else np.frombuffer(data, "<f4").astype(np.float64)
+        if not np.all(np.isfinite(audio)):
+            raise ProtocolError(ErrorCode.BAD_FIELD, "'audio' has NaN or infinite samples", "audio")
+        if np.max(np.abs(audio)) < 1e-6:
+            raise ProtocolError(ErrorCode.BAD_FIELD, "'audio' is silent", "audio")
+        return cls(rid, field_str(m, "scene_id"), audio, rate, field_str(m, "level", LEVELS, "part"),
+                   field_uint(m, "top_k", 1, 16, 3))

@@ -2,7 +2,8 @@
 
 A folder holding ``manifest.json`` (format version, name, units, up axis, handedness,
 segments, file names), the Gaussians as an Inria ``.ply``, per-Gaussian segment ids at
-three levels (``labels.npy``), optional ground-truth acoustics (``acoustics.npz``), a
+three levels (``labels.npy``), optional per-Gaussian multi-level features (``features.npy``),
+optional ground-truth acoustics (``acoustics.npz``), a
 collision mesh (``collision.glb``, one node per subpart segment named ``seg_<id>``) and
 a preview PNG.
 """
@@ -99,6 +100,8 @@ class SceneBundle:
     up: str = "+y"
     handedness: str = "right"
     acoustics: SurfaceAcoustics | None = None
+    features: np.ndarray | None = None  # (N, 3, D) float16 unit vectors per level (zero: unseen)
+    features_source: dict = field(default_factory=dict)  # which encoders made them
     collision_mesh: bytes | None = None  # .glb
     preview_png: bytes | None = None
     source: dict = field(default_factory=dict)
@@ -130,6 +133,7 @@ class SceneBundle:
             "gaussians": "gaussians.ply",
             "labels": "labels.npy",
             "acoustics": None,
+            "features": None,
             "collision_mesh": None,
             "preview": None,
             "segments": [asdict(s) for s in self.segments],
@@ -138,6 +142,10 @@ class SceneBundle:
         if self.acoustics is not None:
             self.acoustics.save(folder / "acoustics.npz")
             manifest["acoustics"] = "acoustics.npz"
+        if self.features is not None:
+            np.save(folder / "features.npy", self.features.astype(np.float16))
+            manifest["features"] = {"file": "features.npy", "dim": int(self.features.shape[2]), "levels": list(LEVELS),
+                                    "encoders": self.features_source}
         for key, name, data in (("collision_mesh", "collision.glb", self.collision_mesh),
                                 ("preview", "preview.png", self.preview_png)):
             if data is not None:
@@ -168,6 +176,14 @@ class SceneBundle:
         if labels.size and not np.isin(labels, list(ids)).all():
             raise ValueError(f"{folder.name}/labels: ids not listed in manifest segments")
         optional = lambda key: _member(folder, m[key], key) if m.get(key) else None  # noqa: E731
+        features, features_source = None, {}
+        if m.get("features"):
+            spec = m["features"]
+            features = np.load(_member(folder, spec.get("file"), "features.file"), allow_pickle=False)
+            if features.shape != (len(gaussians), len(LEVELS), spec.get("dim")):
+                raise ValueError(f"{folder.name}/features: shape {features.shape}, expected "
+                                 f"({len(gaussians)}, {len(LEVELS)}, {spec.get('dim')})")
+            features_source = spec.get("encoders", {})
         acoustics_path, mesh_path, preview_path = optional("acoustics"), optional("collision_mesh"), optional("preview")
         return cls(
             name=m["name"],
@@ -178,6 +194,8 @@ class SceneBundle:
             up=m["up"],
             handedness=m["handedness"],
             acoustics=SurfaceAcoustics.load(acoustics_path) if acoustics_path else None,
+            features=features,
+            features_source=features_source,
             collision_mesh=mesh_path.read_bytes() if mesh_path else None,
             preview_png=preview_path.read_bytes() if preview_path else None,
             source=m.get("source", {}),

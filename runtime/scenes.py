@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
+from vaf.runtime.localization import SceneLocalizer
 from vaf.runtime.scene_bundle import SceneBundle
 
 DEMO_SCENE = Path(__file__).resolve().parent / "assets" / "demo_scene"
@@ -61,6 +62,7 @@ class LoadedScene:
     bundle: SceneBundle
     surface: SceneSurface
     splat: bytes  # the .ply as loaded, for scene_asset
+    localizer: SceneLocalizer | None = None  # when the bundle has features
 
     @property
     def collision_mesh(self) -> bytes | None:
@@ -119,6 +121,7 @@ class SceneCatalog:
         if scene_id not in self.loaded:
             bundle = SceneBundle.load(folder)
             splat = (folder / "gaussians.ply").read_bytes()
-            self.loaded[scene_id] = LoadedScene(scene_id, bundle, SceneSurface.of(bundle), splat)
+            localizer = SceneLocalizer(bundle) if bundle.features is not None else None
+            self.loaded[scene_id] = LoadedScene(scene_id, bundle, SceneSurface.of(bundle), splat, localizer)
             log.info("scene loaded", extra={"fields": {"scene_id": scene_id, "gaussians": len(bundle.gaussians)}})
         return self.loaded[scene_id]

@@ -18,6 +18,7 @@ import numpy as np
 
 import vaf
 from vaf.runtime import generators
+from vaf.runtime.encoders import OnnxEncoders
 from vaf.runtime.materials import MATERIALS
 from vaf.runtime.protocol import (
     FORMATS,
@@ -31,6 +32,7 @@ from vaf.runtime.protocol import (
     VERSION,
     ContactRequest,
     ErrorCode,
+    LocalizeRequest,
     ProtocolError,
     check_envelope,
     error_reply,
@@ -45,8 +47,7 @@ from vaf.runtime.synthesis import Excitation, render_batch, voice
 
 log = logging.getLogger("vaf.runtime")
 
-UNSUPPORTED_OPS = ("localize", "shape")  # their models have not landed yet
-CAPABILITIES = tuple(op for op in OPS if op not in UNSUPPORTED_OPS)
+MODEL_OPS = ("localize", "shape")  # listed in capabilities only when their models are loaded
 MAX_ASSET_CHUNK = 4 << 20
 DEFAULT_ASSET_CHUNK = 1 << 20
 DEFAULT_STRIKER = "rubber"
@@ -67,9 +68,12 @@ class _Job:
 
 
 class Service:
-    def __init__(self, catalog: SceneCatalog, surface_tolerance: float = DEFAULT_SURFACE_TOLERANCE):
+    def __init__(self, catalog: SceneCatalog, surface_tolerance: float = DEFAULT_SURFACE_TOLERANCE,
+                 encoders: OnnxEncoders | None = None):
         self.catalog = catalog
         self.surface_tolerance = surface_tolerance
+        self.encoders = encoders
+        self.capabilities = [op for op in OPS if op not in MODEL_OPS] + (["localize"] if encoders else [])
         self.stats = ServiceStats()
         self._seeds = itertools.count(1)
 
@@ -80,10 +84,10 @@ class Service:
         started = time.perf_counter()
         rid = None
         try:
+            message = unpack(frame)  # frames are at most HARD_MESSAGE_BYTES (ZMQ_MAXMSGSIZE)
+            rid = request_id(message)  # decoded first so even a too_large error carries the id
             if len(frame) > MAX_MESSAGE_BYTES:
                 raise ProtocolError(ErrorCode.TOO_LARGE, f"request of {len(frame)} bytes exceeds {MAX_MESSAGE_BYTES}")
-            message = unpack(frame)
-            rid = request_id(message)
             op, rid = check_envelope(message)
             self.stats.requests[op] += 1
             yield from getattr(self, f"_op_{op}")(message, rid, started)
@@ -110,7 +114,7 @@ class Service:
             "id": rid,
             "server": f"vaf-bridge {vaf.__version__}",
             "protocol": VERSION,
-            "capabilities": list(CAPABILITIES),
+            "capabilities": self.capabilities,
             "scenes": self._scene_list(),
             "limits": {"max_message_bytes": MAX_MESSAGE_BYTES, "max_batch": MAX_BATCH, "sample_rates": list(SAMPLE_RATES),
                        "formats": list(FORMATS), "max_duration_s": MAX_DURATION_S,
@@ -126,7 +130,8 @@ class Service:
         for name in self.catalog.paths:
             loaded = self.catalog.loaded.get(name)
             out.append({"name": name, "loaded": loaded is not None,
-                        "generators": generators.available(loaded) if loaded else None})
+                        "generators": generators.available(loaded) if loaded else None,
+                        "localize": loaded.localizer is not None if loaded else None})
         return out
 
     def _op_load_scene(self, m, rid, started):
@@ -145,6 +150,7 @@ class Service:
             "assets": [{"name": name, "bytes": len(data), "media_type": media}
                        for name in ASSETS for data, media in [scene.asset(name)] if data is not None],
             "generators": generators.available(scene),
+            "localize": scene.localizer is not None and self.encoders is not None,
         }
 
     def _scene(self, ref: str, field: str) -> LoadedScene:
@@ -176,7 +182,25 @@ class Service:
         yield {"op": "stats", "id": rid, **self.stats.snapshot(), "scenes_loaded": sorted(self.catalog.loaded)}
 
     def _op_localize(self, m, rid, started):
-        raise ProtocolError(ErrorCode.UNSUPPORTED, "localize is not available: no audio encoder is loaded on this server", "op")
+        if self.encoders is None:
+            raise ProtocolError(ErrorCode.UNSUPPORTED, "localize is not available: no audio encoder is loaded on this server", "op")
+        r = LocalizeRequest.parse(m, rid)
+        scene = self._scene(r.scene_id, "scene_id")
+        if scene.localizer is None:
+            raise ProtocolError(ErrorCode.NO_FEATURES, f"scene {scene.scene_id!r} has no per-Gaussian features "
+                                "(make them with `vaf scene build`)", "scene_id")
+        if scene.localizer.dim != self.encoders.dim:
+            raise ProtocolError(ErrorCode.NO_FEATURES, f"scene {scene.scene_id!r} features have dimension "
+                                f"{scene.localizer.dim}, the server's encoders {self.encoders.dim}", "scene_id")
+        try:
+            embedding = self.encoders.embed_sound(r.audio, r.sample_rate)
+        except ValueError as e:  # e.g. nothing left after denoising
+            raise ProtocolError(ErrorCode.BAD_FIELD, f"'audio' cannot be used: {e}", "audio") from None
+        segments = scene.localizer.rank(embedding, r.level, r.top_k)
+        self.stats.localizations += 1
+        yield {"op": "localized", "id": rid, "scene_id": scene.scene_id, "level": r.level,
+               "segments": [{k: v for k, v in seg.__dict__.items() if v is not None} for seg in segments],
+               "gen_ms": round((time.perf_counter() - started) * 1e3, 4)}
 
     def _op_shape(self, m, rid, started):
         raise ProtocolError(ErrorCode.UNSUPPORTED, "shape is not available: no audio-to-shape model is loaded on this server", "op")

@@ -16,6 +16,7 @@ class ServiceStats:
         self.requests: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.contacts = 0
+        self.localizations = 0
         self._latency = np.zeros(window)
         self._count = 0
 
@@ -32,6 +33,7 @@ class ServiceStats:
             "requests": dict(self.requests),
             "errors": dict(self.errors),
             "contacts": self.contacts,
+            "localizations": self.localizations,
             "latency_ms": {"count": n, "p50": pct(50), "p90": pct(90), "p99": pct(99),
                            "max": round(float(recent.max()), 4) if n else None},
         }

@@ -10,7 +10,9 @@ import vaf
 
 def build_parser() -> argparse.ArgumentParser:
     from vaf import demo
+    from vaf.export import cli as export_cli
     from vaf.runtime import cli as runtime_cli
+    from vaf.training import cli as training_cli
     from vaf.training.world import cli as world_cli
 
     parser = argparse.ArgumentParser(prog="vaf", description="VAF Bridge: generative audio-visual models for game engines.")
@@ -18,6 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     runtime_cli.register(sub)
     world_cli.register(sub)
+    training_cli.register(sub)
+    export_cli.register(sub)
     demo.register(sub)
     return parser
 

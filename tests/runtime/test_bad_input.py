@@ -115,9 +115,9 @@ def test_multi_frame_request_is_rejected(raw):
     assert reply["code"] == "bad_message" and "one frame" in reply["message"]
 
 
-def test_oversized_request_gets_too_large(raw):
-    reply = raw.ask({"v": 1, "op": "ping", "id": 1, "pad": b"x" * (MAX_MESSAGE_BYTES + 10)})
-    assert reply["code"] == "too_large"
+def test_oversized_request_gets_too_large_with_its_id(raw):
+    reply = raw.ask({"v": 1, "op": "ping", "id": 31, "pad": b"x" * (MAX_MESSAGE_BYTES + 10)})
+    assert reply["code"] == "too_large" and reply["id"] == 31
 
 
 def test_over_hard_limit_drops_only_that_connection(server, raw):

@@ -1,1 +1,1 @@
-"""Data on disk: the capture layout (real or synthetic) and the seed paper's audio preprocessing."""
+"""Data on disk: the capture layout (real or synthetic) and training pairs read from it."""

@@ -70,3 +70,12 @@ def orbit(target: np.ndarray, radius: float, heights: np.ndarray, count: int, fo
         eye = target + np.array([radius * np.cos(a), rng.uniform(*heights), radius * np.sin(a)])
         cams.append(look_at(eye, target + rng.normal(0, 0.05, 3), np.array([0.0, 1.0, 0.0]), fov_deg, size, size))
     return cams
+
+
+def around_objects(segments, count: int, size: int, rng: np.random.Generator, fov_deg: float = 60.0) -> list[PinholeCamera]:
+    """count cameras orbiting a bundle's objects (y up): aimed at the mean object centre, far enough to see them all."""
+    objects = [s for s in segments if s.level == "object" and s.label != "floor"] or [s for s in segments if s.level == "object"]
+    centres = np.array([s.centroid for s in objects], np.float64)
+    target = centres.mean(axis=0)
+    spread = float(np.max(np.linalg.norm(centres[:, [0, 2]] - target[[0, 2]], axis=1)))
+    return orbit(target, max(1.2, spread + 1.0), (target[1] + 0.5, target[1] + 1.5), count, fov_deg, size, rng)

@@ -24,7 +24,7 @@ from vaf.runtime.scenes import LoadedScene, SceneSurface
 from vaf.runtime.synthesis import Excitation, render
 from vaf.runtime.wav import write_wav
 from vaf.training.data.capture import Hit, write_colmap, write_hits
-from vaf.training.render.cameras import PinholeCamera, orbit
+from vaf.training.render.cameras import around_objects
 from vaf.training.render.rasterizer import render as render_view
 from vaf.training.world.bundle import BundleConfig, build_bundle
 from vaf.training.world.recording import record
@@ -71,16 +71,6 @@ def split_scenes(names: list[str], test_fraction: float, rng: np.random.Generato
     return {"train": sorted(order[n_test:]), "test": sorted(order[:n_test])}
 
 
-def _cameras(bundle, config: DatasetConfig, rng: np.random.Generator) -> dict[str, PinholeCamera]:
-    objects = [s for s in bundle.segments if s.level == "object" and s.label != "floor"]
-    centres = np.array([s.centroid for s in objects]) if objects else np.zeros((1, 3))
-    target = centres.mean(axis=0)
-    spread = float(np.max(np.linalg.norm(centres[:, [0, 2]] - target[[0, 2]], axis=1))) if objects else 0.5
-    radius = max(1.2, spread + 1.0)
-    cams = orbit(target, radius, (target[1] + 0.5, target[1] + 1.5), config.views, 60.0, config.image_size, rng)
-    return {f"view_{i:03d}.png": cam for i, cam in enumerate(cams)}
-
-
 def make_scene_capture(folder: Path, scene_seed: int, config: DatasetConfig) -> list[Hit]:
     """One scene: bundle, views, COLMAP files, hits and their recordings."""
     rng = np.random.default_rng([config.seed, scene_seed])
@@ -88,7 +78,7 @@ def make_scene_capture(folder: Path, scene_seed: int, config: DatasetConfig) -> 
     bundle.save(folder / "bundle")
     surface = SceneSurface.of(bundle)
     scene = LoadedScene(bundle.name, bundle, surface, b"")
-    cameras = _cameras(bundle, config, rng)
+    cameras = {f"view_{i:03d}.png": cam for i, cam in enumerate(around_objects(bundle.segments, config.views, config.image_size, rng))}
     write_colmap(folder, cameras)
     for sub in ("images", "depth", "labels", "audio"):
         (folder / sub).mkdir()
@@ -130,6 +120,8 @@ def make_scene_capture(folder: Path, scene_seed: int, config: DatasetConfig) -> 
         impulse, speed = float(np.exp(rng.uniform(np.log(0.01), np.log(0.1)))), float(rng.uniform(0.5, 3.0))
         pcm = render(source.recipe, Excitation.from_materials(impulse, speed, striker, source.material),
                      config.sample_rate, int(config.hit_seconds * config.sample_rate), seed=int(rng.integers(2**32)))
+        if np.abs(pcm).max() < 1e-4:  # a nodal point of every mode: nobody records silence
+            continue
         pcm = record(pcm, config.sample_rate, rng, config.rt60, config.snr_db)
         wav = f"audio/hit_{len(hits):04d}.wav"
         write_wav(folder / wav, pcm, config.sample_rate)

@@ -63,3 +63,16 @@ def rms_normalise(audio: np.ndarray, target: float = TARGET_RMS) -> np.ndarray:
 def preprocess(audio: np.ndarray, sample_rate: int, noise: np.ndarray | None = None) -> np.ndarray:
     """The seed's pipeline: denoise, crop/pad to 0.5 s from the onset, RMS 0.01. Returns (0.5 * rate,) float32."""
     return rms_normalise(crop_or_pad(spectral_gate(audio, sample_rate, noise), sample_rate))
+
+
+def encoder_clip(audio: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
+    """What the audio encoder takes: resampled to target_rate, then preprocess(): (0.5 * target_rate,) float32."""
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    x = np.asarray(audio, np.float64)
+    if sample_rate != target_rate:
+        ratio = Fraction(target_rate, sample_rate).limit_denominator(1000)
+        x = resample_poly(x, ratio.numerator, ratio.denominator)
+    return preprocess(x, target_rate)

@@ -1,0 +1,67 @@
+"""`vaf scene build`: a bundle with per-Gaussian multi-level features; `vaf scene import`: a bundle from a plain .ply.
+
+Build renders views of the splats (CPU rasterizer), takes multi-level masks per view (the
+bundle's own segment labels: oracle masks for synthetic scenes and for imports with labels),
+embeds each mask's metric crop with the image encoder (ONNX) and lifts the embeddings onto
+the Gaussians (training/features/lift.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from vaf.runtime.encoders import OnnxEncoders
+from vaf.runtime.gaussians import read_ply
+from vaf.runtime.scene_bundle import UP_AXES, SceneBundle, Segment
+from vaf.training.features.lift import lift_features, oracle_masks
+from vaf.training.render.cameras import around_objects
+
+
+def _check_new_folder(out: Path) -> None:
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty; choose a new folder (nothing was overwritten)")
+
+
+def build_feature_scene(bundle_dir: str | Path, out: str | Path, encoders: OnnxEncoders, views: int = 60, image_size: int = 128,
+                        seed: int = 0, progress: bool = True) -> SceneBundle:
+    """Copies the bundle to `out` with features added."""
+    out = Path(out)
+    _check_new_folder(out)
+    if views < 1 or not 16 <= image_size <= 1024:
+        raise ValueError(f"views must be >= 1 and image_size within 16..1024, got {views} and {image_size}")
+    bundle = SceneBundle.load(bundle_dir)
+    cams = around_objects(bundle.segments, views, image_size, np.random.default_rng(seed))
+    lifted = lift_features(bundle.gaussians, cams, oracle_masks(bundle.labels), encoders.embed_images, encoders.dim,
+                           encoders.window_m, encoders.image_size, progress)
+    bundle.features = lifted.features.astype(np.float16)
+    bundle.features_source = {"encoders": str(encoders.path), "views": views, "image_size": image_size,
+                              "seen_fraction": round(float(lifted.seen.mean()), 4)}
+    bundle.save(out)
+    return bundle
+
+
+def import_ply(ply: str | Path, out: str | Path, name: str | None = None, up: str = "+y", handedness: str = "right") -> SceneBundle:
+    """A bundle from a plain Inria .ply (any 3DGS tool): one segment at each level until masks split it."""
+    out = Path(out)
+    _check_new_folder(out)
+    if up not in UP_AXES:
+        raise ValueError(f"up must be one of {', '.join(UP_AXES)}, got {up!r}")
+    if handedness not in ("right", "left"):
+        raise ValueError(f"handedness must be right or left, got {handedness!r}")
+    cloud = read_ply(ply)
+    if len(cloud) == 0:
+        raise ValueError(f"{ply}: no Gaussians")
+    p = cloud.positions
+    box = [[float(v) for v in p.min(axis=0)], [float(v) for v in p.max(axis=0)]]
+    centre = [float(v) for v in p.mean(axis=0)]
+    segments = [Segment(0, "object", centre, box, None, "scene"), Segment(1, "part", centre, box, 0, "scene"),
+                Segment(2, "subpart", centre, box, 1, "scene")]
+    labels = np.tile(np.array([2, 1, 0], np.int32), (len(cloud), 1))
+    bundle = SceneBundle(name or Path(ply).stem, cloud, labels, segments, up=up, handedness=handedness,
+                         source={"imported_from": str(ply)})
+    bundle.save(out)
+    shutil.copyfile(ply, out / "gaussians.ply")  # keep the user's file exactly, SH and all
+    return bundle

@@ -1,0 +1,152 @@
+"""Lifted features, feature bundles, `vaf scene` commands, and `localize` over a real server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vaf.runtime.client import Client, RemoteError, localize_message
+from vaf.runtime.gaussians import write_ply
+from vaf.runtime.scene_bundle import SceneBundle
+from vaf.runtime.scenes import DEMO_SCENE
+from vaf.runtime.wav import read_wav
+from vaf.training.features.lift import lift_features, oracle_masks
+from vaf.training.render.cameras import around_objects
+
+
+def test_lifting_recovers_part_identity(feature_scene):
+    """Every part painted a unique flat colour, embedded as the one-hot of the colour it shows:
+    lifted part-level features then point at each Gaussian's own part."""
+    b = SceneBundle.load(feature_scene)
+    parts = np.unique(b.labels[:, 1])
+    palette = np.random.default_rng(0).random((parts.size, 3)).astype(np.float32) * 0.8 + 0.1
+    b.gaussians.rgb = palette[np.searchsorted(parts, b.labels[:, 1])]
+    b.gaussians.opacity[:] = 0.99
+
+    def embed(crops: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(crops), parts.size), np.float32)
+        for i, crop in enumerate(crops):
+            d = ((crop.reshape(-1, 1, 3) - palette[None]) ** 2).sum(-1)
+            exact = d.min(axis=1) < 1e-3  # crop pixels showing a part's colour, not a blend with the background
+            votes = np.bincount(d[exact].argmin(axis=1), minlength=parts.size)
+            out[i, votes.argmax()] = 1.0 if votes.any() else 0.0
+        return out
+
+    cams = around_objects(b.segments, 12, 96, np.random.default_rng(1))
+    lifted = lift_features(b.gaussians, cams, oracle_masks(b.labels), embed, parts.size, 0.6, 64)
+    seen = lifted.seen
+    own = np.searchsorted(parts, b.labels[seen, 1])
+    assert seen.mean() > 0.5
+    # Boundary Gaussians spill weight onto neighbouring masks: about 94% here, never below 90%.
+    assert np.mean(np.argmax(lifted.features[seen, 1], axis=1) == own) > 0.9
+
+
+def test_feature_bundle_round_trip(feature_scene, tmp_path):
+    b = SceneBundle.load(feature_scene)
+    assert b.features.dtype == np.float16 and b.features.shape[:2] == (len(b.gaussians), 3)
+    assert b.features_source["views"] == 12
+    copy = SceneBundle.load(b.save(tmp_path / "copy"))
+    assert np.array_equal(copy.features, b.features)
+
+
+def run_vaf(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vaf", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_scene_import_and_build_commands(tiny_encoders, tmp_path):
+    b = SceneBundle.load(DEMO_SCENE)
+    write_ply(b.gaussians, tmp_path / "capture.ply")
+    result = run_vaf("scene", "import", str(tmp_path / "capture.ply"), "--out", str(tmp_path / "imported"), "--up=-y")
+    assert result.returncode == 0, result.stderr
+    imported = SceneBundle.load(tmp_path / "imported")
+    assert imported.up == "-y" and len(imported.gaussians) == len(b.gaussians) and len(imported.segments) == 3
+    assert (tmp_path / "imported" / "gaussians.ply").read_bytes() == (tmp_path / "capture.ply").read_bytes()
+    (tmp_path / "junk.ply").write_bytes(b"ply\nformat nonsense\n")
+    bad = run_vaf("scene", "import", str(tmp_path / "junk.ply"), "--out", str(tmp_path / "x"))
+    assert bad.returncode == 2 and "junk.ply" in bad.stderr
+    built = run_vaf("scene", "build", str(tmp_path / "imported"), "--out", str(tmp_path / "built"), "--encoders",
+                    str(tiny_encoders.path), "--views", "4", "--image-size", "48")
+    assert built.returncode == 0, built.stderr
+    assert SceneBundle.load(tmp_path / "built").features.shape == (len(b.gaussians), 3, tiny_encoders.dim)
+    again = run_vaf("scene", "build", str(tmp_path / "imported"), "--out", str(tmp_path / "built"), "--encoders",
+                    str(tiny_encoders.path))
+    assert again.returncode == 2 and "not empty" in again.stderr
+
+
+@pytest.fixture()
+def localize_server(start_server, tiny_encoders, feature_scene):
+    srv = start_server(["--encoders", str(tiny_encoders.path), "--scene", str(feature_scene), "--scene", "demo"])
+    srv.wait_ready()
+    return srv
+
+
+def hit_clip(tiny_dataset):
+    wav = next((tiny_dataset / "scene_0000" / "audio").glob("*.wav"))
+    return read_wav(wav)
+
+
+def test_localize_over_the_wire(localize_server, feature_scene, tiny_dataset):
+    audio, rate = hit_clip(tiny_dataset)
+    with Client(localize_server.endpoint, timeout=30.0) as c:
+        assert "localize" in c.hello()["capabilities"]
+        scene = c.load_scene(feature_scene.name)
+        segments = c.localize(scene.scene_id, audio, rate, top_k=4)
+        assert len(segments) == 4 and all(s["level"] == "part" for s in segments)
+        scores = [s["score"] for s in segments]
+        assert scores == sorted(scores, reverse=True)
+        for s in segments:
+            lo, hi = np.array(s["bbox"][0]), np.array(s["bbox"][1])
+            assert np.all(np.array(s["position"]) >= lo - 1e-4) and np.all(np.array(s["position"]) <= hi + 1e-4)
+        as_s16 = c.localize(scene.scene_id, np.rint(audio * 32767).astype(np.int16), rate, top_k=1, level="object")
+        assert as_s16[0]["level"] == "object"
+        assert c.stats()["localizations"] == 2
+
+
+@pytest.mark.parametrize(
+    ("audio", "rate", "code", "field"),
+    [
+        (np.zeros(0, np.float32), 48000, "bad_field", "audio"),
+        (np.array([0.1, np.nan] * 2400, np.float32), 48000, "bad_field", "audio"),
+        (np.zeros(4800, np.float32), 48000, "bad_field", "audio"),
+        (np.full(4800, 0.1, np.float32), 1000, "bad_field", "sample_rate"),
+        (np.full(20, 0.1, np.float32), 48000, "bad_field", "audio"),
+        (np.full(24000 * 11, 0.01, np.int16), 24000, "bad_field", "audio"),
+        (np.full(48000 * 11, 0.01, np.int16), 48000, "too_large", None),
+    ],
+    ids=["empty", "nan", "silent", "wrong rate", "too short", "too long", "over 1 MiB"],
+)
+def test_localize_bad_audio(localize_server, feature_scene, audio, rate, code, field):
+    with Client(localize_server.endpoint, timeout=30.0) as c:
+        with pytest.raises(RemoteError) as e:
+            c.request("localize", **localize_message(feature_scene.name, audio, rate))
+        assert e.value.code == code and e.value.field == field
+        assert c.ping() > 0
+
+
+def test_ten_minute_clip_drops_only_that_connection(localize_server, feature_scene):
+    """115 MB is over the 16 MiB transport cap: libzmq closes that connection, the server goes on."""
+    with Client(localize_server.endpoint, timeout=3.0) as c:
+        with pytest.raises(TimeoutError):
+            c.request("localize", **localize_message(feature_scene.name, np.full(48000 * 600, 0.01, np.float32), 48000))
+    with Client(localize_server.endpoint, timeout=30.0) as c:
+        assert c.ping() > 0 and localize_server.alive()
+
+
+def test_localize_needs_features_and_encoders(localize_server, start_server, tiny_dataset):
+    audio, rate = hit_clip(tiny_dataset)
+    with Client(localize_server.endpoint, timeout=30.0) as c:
+        plain = c.load_scene(str(tiny_dataset / "scene_0000" / "bundle"))
+        assert plain.scene_id and not c.request("load_scene", scene=plain.scene_id)["localize"]
+        with pytest.raises(RemoteError) as e:
+            c.localize(plain.scene_id, audio, rate)
+        assert e.value.code == "no_features"
+    bare = start_server(["--no-encoders"])
+    bare.wait_ready()
+    with Client(bare.endpoint, timeout=30.0) as c:
+        assert "localize" not in c.hello()["capabilities"]
+        with pytest.raises(RemoteError) as e:
+            c.localize("demo", audio, rate)
+        assert e.value.code == "unsupported"

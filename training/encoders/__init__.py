@@ -1,0 +1,1 @@
+"""Audio-visual encoders (AudioCLIP-style): an image tower and an audio tower into one space."""

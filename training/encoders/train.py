@@ -1,0 +1,158 @@
+"""Contrastive training of the audio and image encoders (symmetric InfoNCE, learnable temperature).
+
+Positives are the pairs of one hit; hits on the same part in a batch are positives of each
+other too (multi-positive targets), so a batch never pushes a part away from itself.
+Checkpoints every epoch into OUT/checkpoint.pt; training resumes from it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from vaf.training.data.pairs import Pair, load_pairs
+from vaf.training.encoders.models import build_encoder
+
+DEFAULT_AUDIO = {"type": "audio_cnn", "sample_rate": 24000, "n_mels": 64, "channels": [32, 64, 128], "dim": 64}
+DEFAULT_IMAGE = {"type": "image_cnn", "size": 64, "channels": [32, 64, 128, 128], "dim": 64}
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 15
+    batch: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    seed: int = 0
+    audio: dict = field(default_factory=lambda: dict(DEFAULT_AUDIO))
+    image: dict = field(default_factory=lambda: dict(DEFAULT_IMAGE))
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch < 2:
+            raise ValueError(f"epochs must be >= 1 and batch >= 2, got {self.epochs} and {self.batch}")
+        if self.audio.get("dim") != self.image.get("dim"):
+            raise ValueError(f"audio dim {self.audio.get('dim')} and image dim {self.image.get('dim')} must match")
+
+
+class EncoderPair(nn.Module):
+    def __init__(self, config: TrainConfig):
+        super().__init__()
+        self.audio = build_encoder(config.audio)
+        self.image = build_encoder(config.image)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+
+
+def contrastive_loss(audio: torch.Tensor, image: torch.Tensor, scale: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE over a batch; groups: (B,) ids, equal ids are positives of each other."""
+    logits = scale.clamp(max=math.log(100)).exp() * audio @ image.T
+    positive = (groups[:, None] == groups[None, :]).float()
+    target = positive / positive.sum(dim=1, keepdim=True)
+    a2i = -(target * logits.log_softmax(dim=1)).sum(dim=1).mean()
+    i2a = -(target * logits.log_softmax(dim=0)).sum(dim=0).mean()
+    return 0.5 * (a2i + i2a)
+
+
+def _tensors(pairs: list[Pair]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    audio = torch.tensor(np.stack([p.audio for p in pairs]))
+    crops = torch.tensor(np.stack([p.crop for p in pairs])).permute(0, 3, 1, 2).contiguous()
+    keys = {}
+    groups = torch.tensor([keys.setdefault((p.scene, p.part), len(keys)) for p in pairs])
+    return audio, crops, groups
+
+
+def _augment(crops: torch.Tensor, audio: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    dy, dx = (int(v) for v in torch.randint(-4, 5, (2,), generator=gen))
+    crops = torch.roll(crops, (dy, dx), dims=(2, 3))
+    crops = (crops * (0.9 + 0.2 * torch.rand(crops.shape[0], 3, 1, 1, generator=gen))).clamp(0, 1)
+    shift = int(torch.randint(0, 120, (1,), generator=gen))  # up to 5 ms of onset jitter at 24 kHz
+    audio = torch.nn.functional.pad(audio, (shift, 0))[:, : audio.shape[1]]
+    return crops, audio
+
+
+@torch.no_grad()
+def within_scene_accuracy(model: EncoderPair, pairs: list[Pair]) -> float:
+    """Share of hits whose audio ranks their own part's crop first among the crops of its scene's parts."""
+    if not pairs:
+        return float("nan")
+    model.eval()
+    audio, crops, _ = _tensors(pairs)
+    a, i = model.audio(audio), model.image(crops)
+    hits = 0
+    for scene in {p.scene for p in pairs}:
+        idx = [k for k, p in enumerate(pairs) if p.scene == scene]
+        parts = {}
+        for k in idx:
+            parts.setdefault(pairs[k].part, k)  # one crop per part
+        keys = list(parts)
+        scores = a[idx] @ i[[parts[q] for q in keys]].T
+        best = scores.argmax(dim=1)
+        hits += sum(keys[int(b)] == pairs[k].part for b, k in zip(best, idx))
+    return hits / len(pairs)
+
+
+def train_encoders(dataset: str | Path, out: str | Path, config: TrainConfig | None = None, progress: bool = True) -> dict:
+    """Trains on the dataset's train split, reports within-scene accuracy on its test split."""
+    config = config or TrainConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    rate = config.audio.get("sample_rate", 24000)
+    train, test = load_pairs(dataset, "train", rate), load_pairs(dataset, "test", rate)
+    if len(train) < config.batch:
+        raise ValueError(f"{dataset}: {len(train)} training pairs, fewer than one batch of {config.batch}")
+    model = EncoderPair(config)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = len(train) // config.batch
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.epochs * steps_per_epoch)
+    start, history = 0, []
+    checkpoint = out / "checkpoint.pt"
+    if checkpoint.exists():  # resume
+        state = torch.load(checkpoint, weights_only=False)
+        if state["config"] != asdict(config):
+            raise ValueError(f"{checkpoint} was trained with another config; use a new --out to start over")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        start, history = state["epoch"], state["history"]
+        gen.set_state(state["gen"])
+    audio, crops, groups = _tensors(train)
+    bar = tqdm(range(start, config.epochs), desc="encoders", unit="epoch", disable=not progress, initial=start, total=config.epochs)
+    for epoch in bar:
+        model.train()
+        order = torch.randperm(len(train), generator=gen)
+        losses = []
+        for b in range(steps_per_epoch):
+            sel = order[b * config.batch : (b + 1) * config.batch]
+            c, a = _augment(crops[sel], audio[sel], gen)
+            loss = contrastive_loss(model.audio(a), model.image(c), model.logit_scale, groups[sel])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "test_within_scene_acc": within_scene_accuracy(model, test)}
+        history.append(entry)
+        bar.set_postfix(loss=f"{entry['loss']:.3f}", test_acc=f"{entry['test_within_scene_acc']:.3f}")
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch + 1,
+                    "history": history, "config": asdict(config), "gen": gen.get_state()}, checkpoint)
+    torch.save({"model": model.state_dict(), "config": asdict(config)}, out / "encoders.pt")
+    report = {"dataset": str(dataset), "train_pairs": len(train), "test_pairs": len(test), "history": history,
+              "config": asdict(config)}
+    (out / "training.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+def load_encoders(path: str | Path) -> EncoderPair:
+    """An EncoderPair from encoders.pt (or a checkpoint.pt), in eval mode."""
+    state = torch.load(path, weights_only=False)
+    model = EncoderPair(TrainConfig(**{k: v for k, v in state["config"].items()}))
+    model.load_state_dict(state["model"])
+    return model.eval()

@@ -1,0 +1,122 @@
+"""Sound localization accuracy on held-out scenes, as the Visual Acoustic Fields seed defines it.
+
+Acc(k): a hit counts as localized when one of the top k part segments produced the sound:
+the struck part itself, or a part of identical material and geometry class (same material
+and same object/part class, e.g. two ceramic mug bodies; the legs of a table are one part).
+Baselines in the same run: a random part (its expectation, computed exactly) and the
+encoders before contrastive training (same architecture, random weights, same pipeline).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from math import comb
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaf.runtime.encoders import DEFAULT_ENCODERS, OnnxEncoders
+from vaf.runtime.localization import SceneLocalizer
+from vaf.runtime.scene_bundle import SceneBundle
+from vaf.runtime.wav import read_wav
+from vaf.training.data.capture import read_hits
+from vaf.training.data.pairs import dataset_split, part_kind
+from vaf.training.encoders.train import EncoderPair, TrainConfig
+from vaf.training.features.lift import lift_features, oracle_masks
+from vaf.training.render.cameras import around_objects
+
+
+def untrained_encoders(folder: Path, seed: int = 0) -> OnnxEncoders:
+    """The default architecture with its initial random weights, exported like the trained one."""
+    from vaf.export.encoders import export_encoders
+
+    torch.manual_seed(seed)
+    pair = EncoderPair(TrainConfig())
+    path = folder / "untrained.pt"
+    torch.save({"model": pair.state_dict(), "config": TrainConfig().__dict__}, path)
+    return OnnxEncoders.load(export_encoders(path, folder / "untrained", {"untrained": True}))
+
+
+def _random_accuracy(n_parts: int, n_ok: int, k: int) -> float:
+    """Chance that k distinct random parts out of n include one of n_ok acceptable ones."""
+    k = min(k, n_parts)
+    return 1.0 - comb(n_parts - n_ok, k) / comb(n_parts, k)
+
+
+def evaluate_localization(dataset: str | Path, encoders_dir: str | Path | None = None, untrained: str | Path | None = None,
+                          views: int = 24, seed: int = 0) -> dict:
+    dataset = Path(dataset)
+    trained = OnnxEncoders.load(encoders_dir or DEFAULT_ENCODERS)
+    with tempfile.TemporaryDirectory() as tmp:
+        if untrained is not None:
+            from vaf.export.encoders import export_encoders
+
+            baseline = OnnxEncoders.load(export_encoders(untrained, Path(tmp) / "untrained"))
+        else:
+            baseline = untrained_encoders(Path(tmp), seed)
+        methods = {"trained encoders": trained, "untrained encoders": baseline}
+        correct = {m: np.zeros(2) for m in [*methods, "random part"]}
+        counted, skipped, localize_ms = 0, 0, []
+        scenes = dataset_split(dataset, "test")
+        for scene in scenes:
+            folder = dataset / scene
+            bundle = SceneBundle.load(folder / "bundle")
+            kinds = {s.id: part_kind(s.label, s.material) for s in bundle.segments if s.level == "part"}
+            cams = around_objects(bundle.segments, views, 128, np.random.default_rng(seed))
+            localizers = {}
+            for name, enc in methods.items():
+                lifted = lift_features(bundle.gaussians, cams, oracle_masks(bundle.labels), enc.embed_images, enc.dim,
+                                       enc.window_m, enc.image_size)
+                bundle.features = lifted.features
+                localizers[name] = SceneLocalizer(bundle)
+            seen_parts = [int(p) for p in localizers["trained encoders"].segments[1]]
+            for hit in read_hits(folder / "hits.jsonl"):
+                audio, rate = read_wav(folder / hit.wav)
+                ok = {p for p in seen_parts if p == hit.part or kinds[p] == kinds[hit.part]}
+                if hit.part not in seen_parts:
+                    skipped += 1
+                    continue
+                ranked = {}
+                try:
+                    for name, enc in methods.items():
+                        t0 = time.perf_counter()
+                        ranked[name] = [s.id for s in localizers[name].rank(enc.embed_sound(audio, rate), "part", 3)]
+                        if name == "trained encoders":
+                            localize_ms.append((time.perf_counter() - t0) * 1e3)
+                except ValueError:  # silent after denoising
+                    skipped += 1
+                    continue
+                for name, top in ranked.items():
+                    correct[name] += [top[0] in ok, bool(ok & set(top))]
+                correct["random part"] += [_random_accuracy(len(seen_parts), len(ok), 1), _random_accuracy(len(seen_parts), len(ok), 3)]
+                counted += 1
+    if counted == 0:
+        raise ValueError(f"{dataset}: no usable test hits")
+    return {
+        "dataset": str(dataset),
+        "scenes": len(scenes),
+        "hits": counted,
+        "skipped_hits": skipped,
+        "views": views,
+        "encoders": str(trained.path),
+        "accuracy": {m: {"acc1": round(float(c[0] / counted), 4), "acc3": round(float(c[1] / counted), 4)} for m, c in correct.items()},
+        "localize_ms_median": round(float(np.median(localize_ms)), 3) if localize_ms else None,
+    }
+
+
+def results_table(report: dict, command: str) -> str:
+    lines = [
+        f"### Sound localization, {time.strftime('%Y-%m-%d')}",
+        "",
+        f"`{command}` — {report['hits']} held-out hits in {report['scenes']} test scenes "
+        f"({report['skipped_hits']} skipped: silent or on parts no view saw), part level, features lifted from "
+        f"{report['views']} views of 128 px.",
+        "",
+        "| method | Acc(1) | Acc(3) |",
+        "|---|---|---|",
+    ]
+    for method, acc in report["accuracy"].items():
+        lines.append(f"| {method} | {100 * acc['acc1']:.1f}% | {100 * acc['acc3']:.1f}% |")
+    return "\n".join(lines)
