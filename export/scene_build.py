@@ -37,7 +37,7 @@ def build_feature_scene(bundle_dir: str | Path, out: str | Path, encoders: OnnxE
     lifted = lift_features(bundle.gaussians, cams, oracle_masks(bundle.labels), encoders.embed_images, encoders.dim,
                            encoders.window_m, encoders.image_size, progress)
     bundle.features = lifted.features.astype(np.float16)
-    bundle.features_source = {"encoders": str(encoders.path), "views": views, "image_size": image_size,
+    bundle.features_source = {"encoders": encoders.fingerprint, "views": views, "image_size": image_size,
                               "seen_fraction": round(float(lifted.seen.mean()), 4)}
     bundle.save(out)
     return bundle

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ class OnnxEncoders:
     audio: ort.InferenceSession
     image: ort.InferenceSession
     path: Path
+    fingerprint: str  # sha256 of both ONNX files, 16 hex digits: features must come from the same encoders
 
     @classmethod
     def load(cls, folder: str | Path = DEFAULT_ENCODERS) -> OnnxEncoders:
@@ -47,8 +49,10 @@ class OnnxEncoders:
             raise ValueError(f"{folder}: no readable {MANIFEST} ({e})") from None
         if m.get("format") != FORMAT or m.get("version") != 1:
             raise ValueError(f"{folder / MANIFEST}: not a {FORMAT} v1 manifest")
+        files = [folder / m["audio"]["onnx"], folder / m["image"]["onnx"]]
+        digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
         return cls(int(m["dim"]), int(m["audio"]["sample_rate"]), int(m["image"]["size"]), float(m["image"]["window_m"]),
-                   _session(folder / m["audio"]["onnx"]), _session(folder / m["image"]["onnx"]), folder)
+                   _session(files[0]), _session(files[1]), folder, digest)
 
     def embed_audio(self, clips: np.ndarray) -> np.ndarray:
         """(B, T) clips already through encoder_clip -> (B, dim) float32."""

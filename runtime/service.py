@@ -150,7 +150,8 @@ class Service:
             "assets": [{"name": name, "bytes": len(data), "media_type": media}
                        for name in ASSETS for data, media in [scene.asset(name)] if data is not None],
             "generators": generators.available(scene),
-            "localize": scene.localizer is not None and self.encoders is not None,
+            "localize": scene.localizer is not None and self.encoders is not None
+            and scene.bundle.features_source.get("encoders") == self.encoders.fingerprint,
         }
 
     def _scene(self, ref: str, field: str) -> LoadedScene:
@@ -189,9 +190,10 @@ class Service:
         if scene.localizer is None:
             raise ProtocolError(ErrorCode.NO_FEATURES, f"scene {scene.scene_id!r} has no per-Gaussian features "
                                 "(make them with `vaf scene build`)", "scene_id")
-        if scene.localizer.dim != self.encoders.dim:
-            raise ProtocolError(ErrorCode.NO_FEATURES, f"scene {scene.scene_id!r} features have dimension "
-                                f"{scene.localizer.dim}, the server's encoders {self.encoders.dim}", "scene_id")
+        made_by = scene.bundle.features_source.get("encoders")
+        if made_by != self.encoders.fingerprint:
+            raise ProtocolError(ErrorCode.NO_FEATURES, f"scene {scene.scene_id!r} features were made by encoders {made_by}, "
+                                f"this server runs {self.encoders.fingerprint}: rebuild them with `vaf scene build`", "scene_id")
         try:
             embedding = self.encoders.embed_sound(r.audio, r.sample_rate)
         except ValueError as e:  # e.g. nothing left after denoising

@@ -28,9 +28,9 @@ def test_hello_lists_capabilities_and_scenes(client):
     hello = client.hello()
     assert hello["protocol"] == 1 and hello["server"].startswith("vaf-bridge")
     assert {"hello", "ping", "scenes", "load_scene", "scene_asset", "contact", "contacts", "stats"} <= set(hello["capabilities"])
-    assert "localize" not in hello["capabilities"] and "shape" not in hello["capabilities"]
+    assert "localize" in hello["capabilities"] and "shape" not in hello["capabilities"]  # embedded encoders
     demo = next(s for s in hello["scenes"] if s["name"] == "demo")
-    assert demo["loaded"] is True and demo["generators"] == ["physics"]
+    assert demo["loaded"] is True and demo["generators"] == ["physics"] and demo["localize"] is True
 
 
 def test_load_scene_states_frame_and_segments(client):
@@ -113,10 +113,9 @@ def test_point_near_surface_snaps_far_point_fails(client):
 
 
 def test_unsupported_ops_and_unknowns(client):
-    for op in ("localize", "shape"):
-        with pytest.raises(RemoteError) as e:
-            client.request(op)
-        assert e.value.code == "unsupported"
+    with pytest.raises(RemoteError) as e:
+        client.request("shape")
+    assert e.value.code == "unsupported"
     with pytest.raises(RemoteError) as e:
         client.load_scene("nowhere")
     assert e.value.code == "unknown_scene" and "demo" in e.value.message
@@ -137,6 +136,17 @@ def test_load_scene_by_path_on_loopback(client, tmp_path):
     with pytest.raises(RemoteError) as e:
         client.load_scene(str(tmp_path))  # a folder that is not a bundle
     assert e.value.code == "unknown_scene"
+
+
+def test_localize_a_hit_of_the_demo_scene(client):
+    """The embedded encoders and features place a struck part's sound among the demo's parts."""
+    point, normal, _ = surface_point("steel")
+    audio = client.contact("demo", point, normal, impulse=0.05, speed=2.0, striker="wood", seed=3)
+    ranked = client.localize("demo", audio.pcm, audio.sample_rate, top_k=5)
+    assert len(ranked) == 5 and all(r["level"] == "part" for r in ranked)
+    assert all(BUNDLE.segment(r["id"]).level == "part" for r in ranked)
+    parents = {s.id: s.parent for s in BUNDLE.segments}
+    assert parents[audio.segment] in {r["id"] for r in ranked} or ranked[0]["material"] == "steel"
 
 
 def test_stats_count_requests_and_latency(client):

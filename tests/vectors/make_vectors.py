@@ -16,9 +16,13 @@ from pathlib import Path
 
 import msgpack
 
+import numpy as np
+
+from vaf.runtime.encoders import OnnxEncoders
 from vaf.runtime.scene_bundle import SceneBundle
 from vaf.runtime.scenes import DEMO_SCENE, SceneCatalog
 from vaf.runtime.service import Service
+from vaf.runtime.synthesis import Excitation, ImpactRecipe, render
 
 HERE = Path(__file__).resolve().parent
 ENVELOPE = ["op", "id"]
@@ -30,6 +34,16 @@ def demo_point() -> tuple[list[float], list[float]]:
     a = SceneBundle.load(DEMO_SCENE).acoustics
     i = next(i for i in range(a.points.shape[0]) if a.unit_material[a.unit[i]] == "ceramic")
     return [round(float(x), 6) for x in a.points[i]], [round(float(x), 6) for x in a.normals[i]]
+
+
+def demo_clip() -> bytes:
+    """0.3 s of s16 at 48 kHz: a steel ball on the demo scene's first ceramic sample (the true recipe)."""
+    a = SceneBundle.load(DEMO_SCENE).acoustics
+    i = next(i for i in range(a.points.shape[0]) if a.unit_material[a.unit[i]] == "ceramic")
+    u = a.unit[i]
+    recipe = ImpactRecipe(a.freq_hz[u], a.decay_per_s[u], a.gains[i], *(float(x) for x in a.noise[u]))
+    pcm = render(recipe, Excitation.from_materials(0.05, 1.0, "steel", "ceramic"), 48000, 14400, seed=1, format="s16")
+    return np.asarray(pcm, "<i2").tobytes()
 
 
 def vectors() -> list[dict]:
@@ -56,12 +70,17 @@ def vectors() -> list[dict]:
         {"name": "error_nan_impulse", "request": v("contact", 10, **{**hit, "impulse": float("nan")}), "exact": ERROR},
         {"name": "error_off_surface", "request": v("contact", 11, **{**hit, "position": [0.0, 5.0, 0.0]}), "exact": ERROR},
         {"name": "error_unknown_scene", "request": v("load_scene", 12, scene="atlantis"), "exact": ERROR},
-        {"name": "error_unsupported_localize", "request": v("localize", 13), "exact": ERROR},
+        {"name": "localize", "request": v("localize", 13, scene_id="demo", audio=demo_clip(), format="s16", sample_rate=48000,
+                                          top_k=3, level="part"),
+         "exact": ENVELOPE + ["scene_id", "level"]},
+        {"name": "error_localize_silent", "request": v("localize", 14, scene_id="demo", audio=bytes(9600), format="s16",
+                                                        sample_rate=48000), "exact": ERROR},
+        {"name": "error_unsupported_shape", "request": v("shape", 15), "exact": ERROR},
     ]
 
 
 def main() -> None:
-    service = Service(SceneCatalog(["demo"]))
+    service = Service(SceneCatalog(["demo"]), encoders=OnnxEncoders.load())
     index = []
     for vec in vectors():
         request = vec.pop("request_bytes", None) or msgpack.packb(vec["request"], use_bin_type=True)
@@ -75,7 +94,7 @@ def main() -> None:
                  "exact": vec["exact"], "pcm_tolerance": vec.get("pcm_tolerance")}
         try:  # the decoded request, where JSON can hold it (not raw bytes, not NaN)
             entry["request_value"] = json.loads(json.dumps(vec["request"], allow_nan=False))
-        except (KeyError, ValueError):
+        except (KeyError, ValueError, TypeError):
             pass
         index.append(entry)
     (HERE / "index.json").write_text(json.dumps({"protocol": 1, "vectors": index}, indent=1) + "\n")

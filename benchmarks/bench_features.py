@@ -1,0 +1,84 @@
+"""Feature scenes and localization figures, one run (record in docs/benchmarks.md).
+
+    .venv/bin/python benchmarks/bench_features.py [--requests 200]
+
+1. `vaf scene build` of a 50 000-Gaussian sounding-world scene with 60 views of 128 px (embedded encoders).
+2. `localize` round trips through the Python client to a real server holding that scene:
+   0.5 s clips of 48 kHz s16 (true hit sounds of the scene), p50 and p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vaf.export.scene_build import build_feature_scene
+from vaf.runtime.client import Client
+from vaf.runtime.encoders import OnnxEncoders
+from vaf.runtime.scene_bundle import SceneBundle
+from vaf.runtime.synthesis import Excitation, ImpactRecipe, render
+from vaf.training.world.bundle import BundleConfig, build_bundle
+from vaf.training.world.scene import generate_scene
+
+
+def clips(bundle: SceneBundle, count: int) -> list[np.ndarray]:
+    a = bundle.acoustics
+    rng = np.random.default_rng(0)
+    out = []
+    for i in rng.integers(0, a.points.shape[0], count * 3):
+        u = a.unit[i]
+        recipe = ImpactRecipe(a.freq_hz[u], a.decay_per_s[u], a.gains[i], *(float(x) for x in a.noise[u]))
+        pcm = render(recipe, Excitation.from_materials(0.05, 1.0, "wood", a.unit_material[u]), 48000, 24000, format="s16")
+        if np.abs(pcm).max() > 30:
+            out.append(pcm)
+        if len(out) == count:
+            break
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        plain, built = Path(tmp) / "plain", Path(tmp) / "features"
+        build_bundle(generate_scene(4, "kitchen"), BundleConfig(gaussians=50_000)).save(plain)
+        t0 = time.perf_counter()
+        bundle = build_feature_scene(plain, built, OnnxEncoders.load(), views=60, image_size=128, progress=False)
+        build_s = time.perf_counter() - t0
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            endpoint = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+        server = subprocess.Popen([sys.executable, "-m", "vaf", "serve", "--bind", endpoint, "--scene", str(built),
+                                   "--log-level", "warning"])
+        try:
+            with Client(endpoint, timeout=60.0) as c:
+                c.hello()
+                scene = c.load_scene(built.name)
+                ms = []
+                for pcm in clips(bundle, args.requests):
+                    t1 = time.perf_counter()
+                    c.localize(scene.scene_id, pcm, 48000)
+                    ms.append((time.perf_counter() - t1) * 1e3)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(30)
+    print(f"# {time.strftime('%Y-%m-%d')} {platform.machine()}, Python {platform.python_version()}")
+    print("| figure | value |")
+    print("|---|---|")
+    print(f"| feature scene build, {len(bundle.gaussians)} Gaussians, 60 views of 128 px | {build_s:.1f} s |")
+    print(f"| localize round trip, 0.5 s 48 kHz s16 clip, p50 / p99 ({len(ms)} requests) | "
+          f"{np.median(ms):.2f} / {np.percentile(ms, 99):.2f} ms |")
+
+
+if __name__ == "__main__":
+    main()
