@@ -8,8 +8,9 @@ setup: .venv/.vaf-installed
 	bash scripts/setup.sh
 	touch $@
 
+# Each run writes a new folder, so nothing from an earlier run is overwritten.
 demo: setup
-	.venv/bin/vaf demo --out demo_output
+	.venv/bin/vaf demo --out demo_output/$$(date +%Y%m%d-%H%M%S)
 
 test: setup
 	.venv/bin/python -m pytest

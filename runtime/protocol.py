@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Any
 
 import msgpack
+import numpy as np
 
 VERSION = 1
 MAX_ID = 2**64 - 1
@@ -231,15 +232,13 @@ class LocalizeRequest:
 
     id: int
     scene_id: str
-    audio: Any
+    audio: np.ndarray
     sample_rate: int
     level: str
     top_k: int
 
     @classmethod
     def parse(cls, m: dict, rid: int) -> LocalizeRequest:
-        import numpy as np
-
         fmt = field_str(m, "format", FORMATS, DEFAULT_FORMAT)
         rate = field_uint(m, "sample_rate", SAMPLE_RATES[0], SAMPLE_RATES[1])
         data = _get(m, "audio", "audio", _MISSING)
