@@ -17,7 +17,7 @@ from vaf.runtime.encoders import OnnxEncoders
 from vaf.runtime.gaussians import read_ply
 from vaf.runtime.scene_bundle import UP_AXES, SceneBundle, Segment
 from vaf.training.features.lift import lift_features, oracle_masks
-from vaf.training.render.cameras import around_objects
+from vaf.runtime.cameras import around_objects
 
 
 def _check_new_folder(out: Path) -> None:

@@ -236,6 +236,7 @@ class LocalizeRequest:
     sample_rate: int
     level: str
     top_k: int
+    camera: dict | None  # position, target, fov_deg, width, height: for a heatmap
 
     @classmethod
     def parse(cls, m: dict, rid: int) -> LocalizeRequest:
@@ -258,4 +259,22 @@ class LocalizeRequest:
         if np.max(np.abs(audio)) < 1e-6:
             raise ProtocolError(ErrorCode.BAD_FIELD, "'audio' is silent", "audio")
         return cls(rid, field_str(m, "scene_id"), audio, rate, field_str(m, "level", LEVELS, "part"),
-                   field_uint(m, "top_k", 1, 16, 3))
+                   field_uint(m, "top_k", 1, 16, 3), _camera(m.get("camera")))
+
+
+def _camera(c: Any) -> dict | None:
+    """The optional heatmap camera of a localize request, validated."""
+    if c is None:
+        return None
+    if not isinstance(c, dict):
+        raise ProtocolError(ErrorCode.BAD_FIELD, "'camera' must be a map {position, target, fov_deg, width, height}", "camera")
+    camera = {
+        "position": field_vec3(c, "position", "camera.position"),
+        "target": field_vec3(c, "target", "camera.target"),
+        "fov_deg": field_number(c, "fov_deg", 1.0, 170.0, 60.0, "camera.fov_deg"),
+        "width": field_uint(c, "width", 16, 1024, 256, "camera.width"),
+        "height": field_uint(c, "height", 16, 1024, 256, "camera.height"),
+    }
+    if math.dist(camera["position"], camera["target"]) < 1e-6:
+        raise ProtocolError(ErrorCode.BAD_FIELD, "'camera.target' must differ from 'camera.position'", "camera.target")
+    return camera

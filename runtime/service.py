@@ -18,6 +18,7 @@ import numpy as np
 
 import vaf
 from vaf.runtime import generators
+from vaf.runtime.cameras import PinholeCamera, look_at
 from vaf.runtime.encoders import OnnxEncoders
 from vaf.runtime.materials import MATERIALS
 from vaf.runtime.protocol import (
@@ -199,10 +200,23 @@ class Service:
         except ValueError as e:  # e.g. nothing left after denoising
             raise ProtocolError(ErrorCode.BAD_FIELD, f"'audio' cannot be used: {e}", "audio") from None
         segments = scene.localizer.rank(embedding, r.level, r.top_k)
+        reply = {"op": "localized", "id": rid, "scene_id": scene.scene_id, "level": r.level,
+                 "segments": [{k: v for k, v in seg.__dict__.items() if v is not None} for seg in segments]}
+        if r.camera is not None:
+            reply["heatmap"] = scene.localizer.heatmap(embedding, self._camera(scene, r.camera), r.level)
+            reply["heatmap_media_type"] = "image/png"
         self.stats.localizations += 1
-        yield {"op": "localized", "id": rid, "scene_id": scene.scene_id, "level": r.level,
-               "segments": [{k: v for k, v in seg.__dict__.items() if v is not None} for seg in segments],
-               "gen_ms": round((time.perf_counter() - started) * 1e3, 4)}
+        yield {**reply, "gen_ms": round((time.perf_counter() - started) * 1e3, 4)}
+
+    @staticmethod
+    def _camera(scene: LoadedScene, c: dict) -> PinholeCamera:
+        axis = {"x": 0, "y": 1, "z": 2}[scene.bundle.up[1]]
+        up = np.zeros(3)
+        up[axis] = 1.0 if scene.bundle.up[0] == "+" else -1.0
+        try:
+            return look_at(np.array(c["position"]), np.array(c["target"]), up, c["fov_deg"], c["width"], c["height"])
+        except ValueError as e:  # looking straight along the up axis
+            raise ProtocolError(ErrorCode.BAD_FIELD, f"'camera': {e}", "camera") from None
 
     def _op_shape(self, m, rid, started):
         raise ProtocolError(ErrorCode.UNSUPPORTED, "shape is not available: no audio-to-shape model is loaded on this server", "op")

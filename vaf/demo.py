@@ -167,6 +167,7 @@ def render_png(splat: bytes, impacts: list[Impact], materials: list[str | None],
     from PIL import Image, ImageDraw
 
     from vaf.runtime.gaussians import read_ply
+    from vaf.runtime.images import png_bytes
     from vaf.training.world.preview import MATERIAL_COLOURS, spectrogram_image, top_view
 
     with tempfile.NamedTemporaryFile(suffix=".ply") as f:
@@ -189,9 +190,7 @@ def render_png(splat: bytes, impacts: list[Impact], materials: list[str | None],
         draw.ellipse([view.width + 10, y, view.width + 22, y + 12], outline=MATERIAL_COLOURS[name], width=2)
         draw.text((view.width + 30, y), name, fill=(230, 230, 230))
     canvas.paste(spectrogram_image(mix, SAMPLE_RATE, canvas.width - 8, 120), (4, view.height + 16))
-    buf = io.BytesIO()
-    canvas.save(buf, format="PNG")
-    return buf.getvalue()
+    return png_bytes(canvas)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from vaf.runtime.client import Client, RemoteError, localize_message
 from vaf.runtime.gaussians import write_ply
@@ -14,7 +16,7 @@ from vaf.runtime.scene_bundle import SceneBundle
 from vaf.runtime.scenes import DEMO_SCENE
 from vaf.runtime.wav import read_wav
 from vaf.training.features.lift import lift_features, oracle_masks
-from vaf.training.render.cameras import around_objects
+from vaf.runtime.cameras import around_objects
 
 
 def test_lifting_recovers_part_identity(feature_scene):
@@ -124,6 +126,23 @@ def test_localize_bad_audio(localize_server, feature_scene, audio, rate, code, f
             c.request("localize", **localize_message(feature_scene.name, audio, rate))
         assert e.value.code == code and e.value.field == field
         assert c.ping() > 0
+
+
+def test_localize_heatmap_for_a_camera(localize_server, feature_scene, tiny_dataset):
+    audio, rate = hit_clip(tiny_dataset)
+    camera = {"position": [2.0, 1.8, 2.0], "target": [0.0, 0.6, 0.0], "fov_deg": 60.0, "width": 160, "height": 96}
+    with Client(localize_server.endpoint, timeout=30.0) as c:
+        reply = c.request("localize", **localize_message(feature_scene.name, audio, rate), camera=camera)
+        image = Image.open(io.BytesIO(reply["heatmap"]))
+        assert reply["heatmap_media_type"] == "image/png" and image.size == (160, 96)
+        pixels = np.asarray(image).reshape(-1, 3)
+        assert len(np.unique(pixels, axis=0)) > 10  # a scene was drawn, not a blank frame
+        for bad, field in (({**camera, "width": 5000}, "camera.width"), ({**camera, "target": camera["position"]}, "camera.target"),
+                           ({**camera, "position": [0, 1]}, "camera.position"), ("front", "camera"),
+                           ({**camera, "position": [0.0, 3.0, 0.0], "target": [0.0, 0.0, 0.0]}, "camera")):
+            with pytest.raises(RemoteError) as e:
+                c.request("localize", **localize_message(feature_scene.name, audio, rate), camera=bad)
+            assert e.value.code == "bad_field" and e.value.field == field
 
 
 def test_ten_minute_clip_drops_only_that_connection(localize_server, feature_scene):

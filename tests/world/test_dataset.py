@@ -14,7 +14,7 @@ from vaf.runtime.scene_bundle import SceneBundle
 from vaf.runtime.wav import read_wav
 from vaf.training.data.capture import Hit, read_colmap, read_hits, write_colmap, write_hits
 from vaf.runtime.preprocess import CLIP_SECONDS, TARGET_RMS, crop_or_pad, preprocess, spectral_gate
-from vaf.training.render.cameras import orbit
+from vaf.runtime.cameras import orbit
 from vaf.training.world.dataset import split_scenes
 from vaf.training.world.recording import pink_noise, record, room_impulse_response
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vaf.runtime.gaussians import GaussianCloud, quaternion_from_z
-from vaf.training.render.cameras import look_at, orbit
+from vaf.runtime.cameras import look_at, orbit
 from vaf.training.render.rasterizer import render, render_reference
 
 

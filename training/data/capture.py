@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vaf.runtime.gaussians import matrix_to_quaternion, quaternion_to_matrix
-from vaf.training.render.cameras import PinholeCamera
+from vaf.runtime.cameras import PinholeCamera
 
 
 @dataclass

@@ -25,7 +25,7 @@ from vaf.training.data.capture import read_hits
 from vaf.training.data.pairs import dataset_split, part_kind
 from vaf.training.encoders.train import EncoderPair, TrainConfig
 from vaf.training.features.lift import lift_features, oracle_masks
-from vaf.training.render.cameras import around_objects
+from vaf.runtime.cameras import around_objects
 
 
 def untrained_encoders(folder: Path, seed: int = 0) -> OnnxEncoders:

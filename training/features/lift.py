@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from vaf.runtime.gaussians import GaussianCloud
 from vaf.training.features.crops import metric_crop
-from vaf.training.render.cameras import PinholeCamera
+from vaf.runtime.cameras import PinholeCamera
 from vaf.training.render.rasterizer import render
 
 LEVELS = ("subpart", "part", "object")

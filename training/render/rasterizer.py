@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vaf.runtime.gaussians import GaussianCloud, quaternion_to_matrix
-from vaf.training.render.cameras import PinholeCamera
+from vaf.runtime.cameras import PinholeCamera
 
 NEAR = 0.05  # metres: Gaussians closer than this to the camera are skipped
 MIN_ALPHA = 1.0 / 255.0

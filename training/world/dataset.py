@@ -24,7 +24,7 @@ from vaf.runtime.scenes import LoadedScene, SceneSurface
 from vaf.runtime.synthesis import Excitation, render
 from vaf.runtime.wav import write_wav
 from vaf.training.data.capture import Hit, write_colmap, write_hits
-from vaf.training.render.cameras import around_objects
+from vaf.runtime.cameras import around_objects
 from vaf.training.render.rasterizer import render as render_view
 from vaf.training.world.bundle import BundleConfig, build_bundle
 from vaf.training.world.recording import record

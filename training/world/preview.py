@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from PIL import Image, ImageDraw
 from scipy.signal import spectrogram
 
+from vaf.runtime.images import colormap, png_bytes
 from vaf.runtime.scene_bundle import SceneBundle
 from vaf.runtime.synthesis import Excitation, ImpactRecipe, render
 
@@ -16,15 +15,6 @@ MATERIAL_COLOURS = {
     "glass": (110, 210, 200), "plastic": (220, 60, 90), "stone": (110, 110, 105), "cardboard": (200, 160, 90),
     "rubber": (40, 40, 40),
 }
-_MAP = np.array([[0, 0, 4], [80, 18, 123], [182, 54, 121], [251, 136, 97], [252, 253, 191]], np.float64)
-
-
-def colormap(values: np.ndarray) -> np.ndarray:
-    """Values in [0, 1] -> uint8 RGB along a dark-to-light (magma-like) ramp."""
-    x = np.clip(values, 0, 1) * (len(_MAP) - 1)
-    return np.stack([np.interp(x, np.arange(len(_MAP)), _MAP[:, c]) for c in range(3)], axis=-1).astype(np.uint8)
-
-
 def top_view(positions: np.ndarray, colours: np.ndarray, radii: np.ndarray, extent: float, size: int = 512) -> Image.Image:
     """Orthographic view from +y (x right, z down): highest point wins. positions (N, 3) metres,
     colours (N, 3) uint8, radii (N,) metres; extent: half width of the square shown, metres."""
@@ -56,12 +46,6 @@ def spectrogram_image(pcm: np.ndarray, sample_rate: int, width: int, height: int
         db[:] = -200.0
     norm = (db - (db.max() - 80.0)) / 80.0
     return Image.fromarray(colormap(norm[::-1])).resize((width, height), Image.BILINEAR)
-
-
-def _png(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def material_top_view(bundle: SceneBundle, size: int = 512) -> tuple[Image.Image, float]:
@@ -103,4 +87,4 @@ def scene_preview(bundle: SceneBundle, hits: int = 4, sample_rate: int = 48000) 
             canvas.paste(spectrogram_image(pcm, sample_rate, width - 6, 120), (j * width + 3, view.height + 24))
             label = next(s.label for s in bundle.segments if s.id == int(a.unit_segment[u]))
             draw.text((j * width + 5, view.height + 6), f"{label} ({a.unit_material[u]})"[:40], fill=(230, 230, 230))
-    return _png(canvas)
+    return png_bytes(canvas)
