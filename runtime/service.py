@@ -93,12 +93,10 @@ class Service:
             self.stats.requests[op] += 1
             yield from getattr(self, f"_op_{op}")(message, rid, started)
         except ProtocolError as e:
-            self.stats.errors[e.code.value] += 1
-            yield error_reply(rid, e)
+            yield self.error(rid, e)
         except Exception:  # a bug must not take the server down
             log.exception("internal error", extra={"fields": {"id": rid}})
-            self.stats.errors[ErrorCode.INTERNAL.value] += 1
-            yield error_reply(rid, ProtocolError(ErrorCode.INTERNAL, "internal server error (logged on the server)"))
+            yield self.error(rid, ProtocolError(ErrorCode.INTERNAL, "internal server error (logged on the server)"))
 
     def error(self, rid: int | None, error: ProtocolError) -> dict:
         self.stats.errors[error.code.value] += 1
