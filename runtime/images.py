@@ -22,3 +22,24 @@ def png_bytes(image: Image.Image | np.ndarray) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def draw_points(image: np.ndarray, x: np.ndarray, y: np.ndarray, depth: np.ndarray, colours: np.ndarray,
+                radius: np.ndarray | int = 1) -> np.ndarray:
+    """Draws points as squares of half-width `radius` px (at most 3) into image (H, W, 3) uint8, nearest
+    (smallest depth) in front. x, y: (N,) pixel columns and rows; colours: (N, 3) uint8. Returns image."""
+    h, w = image.shape[:2]
+    radius = np.broadcast_to(np.clip(radius, 0, 3), depth.shape)
+    zbuf = np.full((h, w), np.inf)
+    order = np.argsort(-depth, kind="stable")  # far to near: with repeated pixels numpy keeps the last, the nearest
+    for dy in range(-3, 4):
+        for dx in range(-3, 4):
+            sel = order[(abs(dx) <= radius[order]) & (abs(dy) <= radius[order])]
+            px, py = x[sel] + dx, y[sel] + dy
+            ok = (px >= 0) & (px < w) & (py >= 0) & (py < h)
+            sel, px, py = sel[ok], px[ok], py[ok]
+            nearer = depth[sel] <= zbuf[py, px]
+            sel, px, py = sel[nearer], px[nearer], py[nearer]
+            image[py, px] = colours[sel]
+            zbuf[py, px] = depth[sel]
+    return image

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vaf.runtime.cameras import PinholeCamera
-from vaf.runtime.images import colormap, png_bytes
+from vaf.runtime.images import colormap, draw_points, png_bytes
 from vaf.runtime.scene_bundle import LEVELS, SceneBundle
 
 
@@ -71,19 +71,8 @@ class SceneLocalizer:
         scores = self.features[LEVELS.index(level)] @ np.asarray(embedding, np.float32)
         value = (scores - scores.min()) / max(float(np.ptp(scores)), 1e-9)
         uv, z = camera.project(self.positions)
-        h, w = camera.height, camera.width
         front = z > 0.05
-        image = np.full((h, w, 3), 16, np.uint8)
-        depth = np.full((h, w), np.inf)
-        order = np.nonzero(front)[0][np.argsort(-z[front])]  # far to near: the nearest is drawn last
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                x = np.floor(uv[order, 0]).astype(int) + dx
-                y = np.floor(uv[order, 1]).astype(int) + dy
-                ok = (x >= 0) & (x < w) & (y >= 0) & (y < h)
-                sel, x, y = order[ok], x[ok], y[ok]
-                nearer = z[sel] <= depth[y, x]
-                sel, x, y = sel[nearer], x[nearer], y[nearer]
-                image[y, x] = colormap(value[sel])
-                depth[y, x] = z[sel]
+        image = np.full((camera.height, camera.width, 3), 16, np.uint8)
+        draw_points(image, np.floor(uv[front, 0]).astype(int), np.floor(uv[front, 1]).astype(int), z[front],
+                    colormap(value[front]), radius=1)
         return png_bytes(image)

@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy.signal import spectrogram
 
-from vaf.runtime.images import colormap, png_bytes
+from vaf.runtime.images import colormap, draw_points, png_bytes
 from vaf.runtime.scene_bundle import SceneBundle
 from vaf.runtime.synthesis import Excitation, ImpactRecipe, render
 
@@ -21,21 +21,9 @@ def top_view(positions: np.ndarray, colours: np.ndarray, radii: np.ndarray, exte
     scale = size / (2 * extent)
     px = ((positions[:, 0] + extent) * scale).astype(int)
     pz = ((positions[:, 2] + extent) * scale).astype(int)
-    r_px = np.clip((radii * scale).round().astype(int), 0, 3)
     img = np.full((size, size, 3), 24, np.uint8)
-    height = np.full((size, size), -np.inf)
-    order = np.argsort(positions[:, 1])  # draw low to high
-    for dx in range(-3, 4):
-        for dz in range(-3, 4):
-            sel = order[(np.abs(dx) <= r_px[order]) & (np.abs(dz) <= r_px[order])]
-            x, z = px[sel] + dx, pz[sel] + dz
-            ok = (x >= 0) & (x < size) & (z >= 0) & (z < size)
-            sel, x, z = sel[ok], x[ok], z[ok]
-            higher = positions[sel, 1] >= height[z, x]
-            sel, x, z = sel[higher], x[higher], z[higher]
-            img[z, x] = colours[sel]  # repeated pixels: numpy keeps the last, the highest
-            height[z, x] = positions[sel, 1]
-    return Image.fromarray(img)
+    radius = (radii * scale).round().astype(int)
+    return Image.fromarray(draw_points(img, px, pz, -positions[:, 1].astype(np.float64), colours, radius))
 
 
 def spectrogram_image(pcm: np.ndarray, sample_rate: int, width: int, height: int) -> Image.Image:
