@@ -13,6 +13,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("checkpoint", help="encoders.pt written by `vaf train encoders`")
     e.add_argument("--out", required=True, help="new folder")
     e.set_defaults(run=export_encoders_command)
+    g = exsub.add_parser("generator", help="generator.pt -> ONNX real-time generator folder")
+    g.add_argument("checkpoint", help="generator.pt written by `vaf train generator`")
+    g.add_argument("--out", required=True, help="new folder")
+    g.add_argument("--encoders", default=None, help="the encoders its training features came from (default: embedded)")
+    g.set_defaults(run=export_generator_command)
 
     sc = sub.add_parser("scene", help="scene bundles: import a .ply, build per-Gaussian features")
     scsub = sc.add_subparsers(dest="scene_command", required=True)
@@ -24,6 +29,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--image-size", type=int, default=128)
     b.add_argument("--seed", type=int, default=0)
     b.set_defaults(run=build_command)
+    k = scsub.add_parser("bake", help="store diffusion samples per part in a copy of a bundle (the `baked` generator)")
+    k.add_argument("bundle", help="input bundle folder, with features")
+    k.add_argument("--out", required=True, help="new folder for the baked bundle")
+    k.add_argument("--model", required=True, help="diffusion.pt written by `vaf train diffusion`")
+    k.add_argument("--variations", type=int, default=4, help="samples per part segment")
+    k.add_argument("--steps", type=int, default=50, help="sampler steps (the seed uses 250)")
+    k.add_argument("--cfg-scale", type=float, default=6.0, help="classifier-free guidance scale (the seed uses 6)")
+    k.add_argument("--eta", type=float, default=0.0, help="0: deterministic DDIM, 1: ancestral sampling")
+    k.add_argument("--seed", type=int, default=0)
+    k.set_defaults(run=bake_command)
     i = scsub.add_parser("import", help="a bundle from a plain Inria 3DGS .ply (gsplat, nerfstudio, Postshot, ...)")
     i.add_argument("ply")
     i.add_argument("--out", required=True)
@@ -42,6 +57,33 @@ def export_encoders_command(args: argparse.Namespace) -> int:
         print(f"vaf export encoders: {e}", file=sys.stderr)
         return 2
     print(f"{out}: audio_encoder.onnx, image_encoder.onnx, encoders.json")
+    return 0
+
+
+def export_generator_command(args: argparse.Namespace) -> int:
+    from vaf.export.generator import export_generator
+    from vaf.runtime.encoders import DEFAULT_ENCODERS, OnnxEncoders
+
+    try:
+        out = export_generator(args.checkpoint, args.out, OnnxEncoders.load(args.encoders or DEFAULT_ENCODERS),
+                               {"checkpoint": args.checkpoint})
+    except (ValueError, FileExistsError, FileNotFoundError) as e:
+        print(f"vaf export generator: {e}", file=sys.stderr)
+        return 2
+    print(f"{out}: recipe.onnx, prototypes.npy, generator.json")
+    return 0
+
+
+def bake_command(args: argparse.Namespace) -> int:
+    from vaf.export.scene_bake import bake_scene
+
+    try:
+        bundle = bake_scene(args.bundle, args.out, args.model, args.variations, args.steps, args.cfg_scale, args.eta, args.seed)
+    except (ValueError, FileExistsError, FileNotFoundError) as e:
+        print(f"vaf scene bake: {e}", file=sys.stderr)
+        return 2
+    assert bundle.baked is not None
+    print(f"{args.out}: {len(bundle.baked.segment_ids)} parts x {args.variations} variations baked")
     return 0
 
 

@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--encoders", metavar="DIR", default=None,
                    help="audio/image encoders for localize (default: the embedded ones, if present)")
     p.add_argument("--no-encoders", action="store_true", help="serve without localize")
+    p.add_argument("--generator-model", metavar="DIR", default=None,
+                   help="real-time generator model (default: the embedded one, if present)")
+    p.add_argument("--no-generator-model", action="store_true", help="serve without the real-time generator")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(run=serve)
 
@@ -37,6 +40,7 @@ def serve(args: argparse.Namespace) -> int:
     from vaf.runtime import server
     from vaf.runtime.scenes import SceneCatalog
     from vaf.runtime.service import Service
+    from vaf.runtime.generators import GeneratorSet
 
     server.setup_logging(args.log_level)
     stop = server.StopFlag()
@@ -48,6 +52,7 @@ def serve(args: argparse.Namespace) -> int:
         # Loading bundles by path is for local clients only; remote ones load by catalogue name.
         catalog = SceneCatalog(args.scene, args.scene_dir, allow_paths=server.is_local_endpoint(args.bind))
         encoders = load_encoders(args)
+        recipe_model = load_recipe_model(args)
     except ValueError as e:
         print(f"vaf serve: {e}", file=sys.stderr)
         return 2
@@ -62,9 +67,10 @@ def serve(args: argparse.Namespace) -> int:
         for d in args.scene_dir:
             command += ["--scene-dir", d]
         command += ["--no-encoders"] if encoders is None else ["--encoders", str(encoders.path)]
+        command += ["--no-generator-model"] if recipe_model is None else ["--generator-model", str(recipe_model.path)]
         server.run_proxy(args.bind, backend, command, args.workers, curve, stop)
         return 0
-    service = Service(catalog, args.surface_tolerance, encoders)
+    service = Service(catalog, args.surface_tolerance, encoders, GeneratorSet.default(recipe_model))
     for ref in catalog.preload:
         catalog.load(ref)
     if args.worker is not None:
@@ -82,6 +88,16 @@ def load_encoders(args: argparse.Namespace):
     if args.encoders:
         return OnnxEncoders.load(args.encoders)
     return OnnxEncoders.load(DEFAULT_ENCODERS) if (DEFAULT_ENCODERS / "encoders.json").is_file() else None
+
+
+def load_recipe_model(args: argparse.Namespace):
+    from vaf.runtime.recipe_model import DEFAULT_GENERATOR, MANIFEST, OnnxRecipeModel
+
+    if args.no_generator_model:
+        return None
+    if args.generator_model:
+        return OnnxRecipeModel.load(args.generator_model)
+    return OnnxRecipeModel.load(DEFAULT_GENERATOR) if (DEFAULT_GENERATOR / MANIFEST).is_file() else None
 
 
 def keys(args: argparse.Namespace) -> int:

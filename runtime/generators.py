@@ -1,8 +1,9 @@
-"""Generators turn a contact on a scene surface into an impact recipe for the synthesizer.
+"""Generators turn a contact on a scene surface into a sound source for the synthesizer.
 
-The interface is small so the vision-conditioned neural generator (issue 6) and baked
-diffusion banks plug in beside the physics one. ``auto`` picks the first generator, in
-PREFERENCE order, that supports the scene.
+``auto`` tries, in order, the generators the server runs that support the scene: baked
+diffusion banks, then the real-time neural generator, then the physics ground truth. A
+generator that cannot sound one particular hit (no features near it) raises
+:class:`CannotSound` and ``auto`` moves on to the next.
 """
 
 from __future__ import annotations
@@ -12,16 +13,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vaf.runtime.recipe_model import OnnxRecipeModel
 from vaf.runtime.scenes import LoadedScene
 from vaf.runtime.synthesis import ImpactRecipe
 
 
 @dataclass(frozen=True)
 class SoundSource:
-    """recipe: what to render; material: the struck material (sets the Hertz contact), or None if unknown."""
+    """What to play: a recipe for the synthesizer, or (baked) a clip for runtime.baked.render_baked.
 
-    recipe: ImpactRecipe
+    material: the struck material (sets the Hertz contact), or None if unknown; clip: (T,) float32 at
+    clip_rate with rms_per_impulse, the loudness it stands for per N*s."""
+
+    recipe: ImpactRecipe | None
     material: str | None
+    clip: np.ndarray | None = None
+    clip_rate: int = 0
+    rms_per_impulse: float = 0.0
+
+
+class CannotSound(Exception):
+    """This generator cannot sound this hit; the message says why."""
 
 
 class Generator(ABC):
@@ -53,16 +65,88 @@ class PhysicsGenerator(Generator):
         ]
 
 
-PREFERENCE: tuple[Generator, ...] = (PhysicsGenerator(),)
+class RealtimeGenerator(Generator):
+    """The vision-conditioned recipe network (ONNX): multi-level features at the hit -> recipe and material.
+
+    Needs scene features made by the encoders the model was trained with (manifest ``encoders``)."""
+
+    name = "realtime"
+
+    def __init__(self, model: OnnxRecipeModel):
+        self.model = model
+
+    def supports(self, scene: LoadedScene) -> bool:
+        return scene.feature_field is not None and scene.bundle.features_source.get("encoders") == self.model.encoders
+
+    def generate(self, scene: LoadedScene, surface_index: np.ndarray) -> list[SoundSource]:
+        assert scene.feature_field is not None
+        features, found = scene.feature_field.query(scene.surface.points[surface_index])
+        if not found.all():
+            raise CannotSound(f"no Gaussian with features within {scene.feature_field.max_distance} m of the contact")
+        try:
+            prediction = self.model.predict(features)
+        except ValueError as e:  # e.g. NaN features in the bundle
+            raise CannotSound(str(e)) from None
+        return [SoundSource(r, m) for r, m in zip(prediction.recipes, prediction.materials)]
 
 
-def available(scene: LoadedScene) -> list[str]:
-    return [g.name for g in PREFERENCE if g.supports(scene)]
+class BakedGenerator(Generator):
+    """Diffusion samples stored in the bundle per part segment (``vaf scene bake``); one variation
+    chosen at random per contact. Parts without a bank entry cannot sound (auto moves on)."""
+
+    name = "baked"
+
+    def __init__(self, seed: int = 0):
+        self.rng = np.random.default_rng(seed)
+
+    def supports(self, scene: LoadedScene) -> bool:
+        return scene.bundle.baked is not None
+
+    def generate(self, scene: LoadedScene, surface_index: np.ndarray) -> list[SoundSource]:
+        bank = scene.bundle.baked
+        assert bank is not None
+        rows = {int(s): i for i, s in enumerate(bank.segment_ids)}
+        out = []
+        for part in scene.surface.labels[surface_index, 1]:
+            row = rows.get(int(part))
+            if row is None:
+                raise CannotSound(f"part {int(part)} has no baked sounds")
+            clip = bank.audio[row, int(self.rng.integers(bank.audio.shape[1]))].astype(np.float32)
+            material = scene.bundle.segment(int(part)).material
+            out.append(SoundSource(None, material, clip, bank.sample_rate, float(bank.source.get("rms_per_impulse", 0.1))))
+        return out
 
 
-def choose(scene: LoadedScene, requested: str) -> Generator | None:
-    """The generator for a request ("auto" or a name), or None if nothing fits."""
-    for g in PREFERENCE:
-        if (requested in ("auto", g.name)) and g.supports(scene):
-            return g
-    return None
+class GeneratorSet:
+    """The generators a server runs, best first."""
+
+    def __init__(self, generators: list[Generator]):
+        self.generators = generators
+
+    @classmethod
+    def default(cls, recipe_model: OnnxRecipeModel | None = None) -> GeneratorSet:
+        realtime = [RealtimeGenerator(recipe_model)] if recipe_model is not None else []
+        return cls([BakedGenerator(), *realtime, PhysicsGenerator()])
+
+    @property
+    def names(self) -> list[str]:
+        return [g.name for g in self.generators]
+
+    def available(self, scene: LoadedScene) -> list[str]:
+        return [g.name for g in self.generators if g.supports(scene)]
+
+    def generate(self, scene: LoadedScene, surface_index: int, requested: str) -> tuple[SoundSource, str]:
+        """The source for one hit and the name of the generator that made it.
+
+        LookupError if no generator fits the request; CannotSound (with the reasons) if those that
+        fit could not sound this hit."""
+        reasons = []
+        for g in self.generators:
+            if requested in ("auto", g.name) and g.supports(scene):
+                try:
+                    return g.generate(scene, np.array([surface_index]))[0], g.name
+                except CannotSound as e:
+                    reasons.append(f"{g.name}: {e}")
+        if reasons:
+            raise CannotSound("; ".join(reasons))
+        raise LookupError(requested)

@@ -65,14 +65,25 @@ def preprocess(audio: np.ndarray, sample_rate: int, noise: np.ndarray | None = N
     return rms_normalise(crop_or_pad(spectral_gate(audio, sample_rate, noise), sample_rate))
 
 
-def encoder_clip(audio: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
-    """What the audio encoder takes: resampled to target_rate, then preprocess(): (0.5 * target_rate,) float32."""
+def resample(audio: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
+    """Polyphase resampling of (N,) audio to target_rate: float64."""
     from fractions import Fraction
 
     from scipy.signal import resample_poly
 
     x = np.asarray(audio, np.float64)
-    if sample_rate != target_rate:
-        ratio = Fraction(target_rate, sample_rate).limit_denominator(1000)
-        x = resample_poly(x, ratio.numerator, ratio.denominator)
-    return preprocess(x, target_rate)
+    if sample_rate == target_rate:
+        return x
+    ratio = Fraction(target_rate, sample_rate).limit_denominator(1000)
+    return resample_poly(x, ratio.numerator, ratio.denominator)
+
+
+def encoder_clip(audio: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
+    """What the audio encoder takes: resampled to target_rate, then preprocess(): (0.5 * target_rate,) float32."""
+    return preprocess(resample(audio, sample_rate, target_rate), target_rate)
+
+
+def clip_and_level(audio: np.ndarray, sample_rate: int, target_rate: int) -> tuple[np.ndarray, float]:
+    """encoder_clip() and the RMS the clip had before normalisation (its loudness, which the seed drops)."""
+    clip = crop_or_pad(spectral_gate(resample(audio, sample_rate, target_rate), target_rate), target_rate)
+    return rms_normalise(clip), float(np.sqrt(np.mean(np.asarray(clip, np.float64) ** 2)))

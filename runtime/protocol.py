@@ -24,6 +24,7 @@ MAX_BATCH = 256  # contacts per "contacts" request
 MAX_DURATION_S = 4.0
 SAMPLE_RATES = (8000, 192000)
 FORMATS = ("s16", "f32")
+GENERATORS = ("auto", "baked", "realtime", "physics")  # what a contact may ask for; auto = the first that fits
 DEFAULT_SAMPLE_RATE = 48000
 DEFAULT_DURATION_S = 0.5
 DEFAULT_FORMAT = "s16"
@@ -222,7 +223,7 @@ class ContactRequest:
             duration=field_number(m, "duration", 0.0, MAX_DURATION_S, DEFAULT_DURATION_S, p("duration"), low_open=True),
             seed=field_uint(m, "seed", 0, MAX_ID, None, p("seed")) if m.get("seed") is not None else None,
             gain=field_number(m, "gain", 0.0, 100.0, 1.0, p("gain")),
-            generator=field_str(m, "generator", ("auto", "physics"), "auto", p("generator")),
+            generator=field_str(m, "generator", GENERATORS, "auto", p("generator")),
         )
 
 

@@ -89,6 +89,34 @@ class SurfaceAcoustics:
 
 
 @dataclass
+class BakedBank:
+    """Sounds made ahead of time for part segments (``vaf scene bake``).
+
+    segment_ids: (S,) int32 part ids; audio: (S, V, T) float16, V variations per segment of T
+    samples at sample_rate, each preprocessed like a recording (0.5 s from the onset, RMS 0.01);
+    source: how they were made (model, steps, cfg_scale, seed)."""
+
+    segment_ids: np.ndarray
+    audio: np.ndarray
+    sample_rate: int
+    source: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.audio.ndim != 3 or len(self.segment_ids) != len(self.audio):
+            raise ValueError(f"baked: audio shape {self.audio.shape} does not match {len(self.segment_ids)} segment ids")
+        if not np.all(np.isfinite(self.audio.astype(np.float32))):
+            raise ValueError("baked: audio has NaN or infinite samples")
+
+    def save(self, path: Path) -> None:
+        np.savez(path, segment_ids=self.segment_ids.astype(np.int32), audio=self.audio.astype(np.float16))
+
+    @classmethod
+    def load(cls, path: Path, sample_rate: int, source: dict) -> BakedBank:
+        with np.load(path, allow_pickle=False) as z:
+            return cls(z["segment_ids"].astype(np.int32), z["audio"].astype(np.float16), sample_rate, source)
+
+
+@dataclass
 class SceneBundle:
     """A scene as the runtime serves it. labels: (N, 3) int32 segment ids per Gaussian (subpart, part, object)."""
 
@@ -102,6 +130,7 @@ class SceneBundle:
     acoustics: SurfaceAcoustics | None = None
     features: np.ndarray | None = None  # (N, 3, D) float16 unit vectors per level (zero: unseen)
     features_source: dict = field(default_factory=dict)  # which encoders made them
+    baked: BakedBank | None = None  # diffusion samples per part segment (vaf scene bake)
     collision_mesh: bytes | None = None  # .glb
     preview_png: bytes | None = None
     source: dict = field(default_factory=dict)
@@ -134,6 +163,7 @@ class SceneBundle:
             "labels": "labels.npy",
             "acoustics": None,
             "features": None,
+            "baked": None,
             "collision_mesh": None,
             "preview": None,
             "segments": [asdict(s) for s in self.segments],
@@ -146,6 +176,10 @@ class SceneBundle:
             np.save(folder / "features.npy", self.features.astype(np.float16))
             manifest["features"] = {"file": "features.npy", "dim": int(self.features.shape[2]), "levels": list(LEVELS),
                                     "encoders": self.features_source}
+        if self.baked is not None:
+            self.baked.save(folder / "baked.npz")
+            manifest["baked"] = {"file": "baked.npz", "level": "part", "variations": int(self.baked.audio.shape[1]),
+                                 "sample_rate": self.baked.sample_rate, "source": self.baked.source}
         for key, name, data in (("collision_mesh", "collision.glb", self.collision_mesh),
                                 ("preview", "preview.png", self.preview_png)):
             if data is not None:
@@ -184,6 +218,15 @@ class SceneBundle:
                 raise ValueError(f"{folder.name}/features: shape {features.shape}, expected "
                                  f"({len(gaussians)}, {len(LEVELS)}, {spec.get('dim')})")
             features_source = spec.get("encoders", {})
+        baked = None
+        if m.get("baked"):
+            spec = m["baked"]
+            rate = spec.get("sample_rate")
+            if not isinstance(rate, int) or not 8000 <= rate <= 192000:
+                raise ValueError(f"{folder.name}/manifest.json: baked.sample_rate must be an integer Hz in 8000..192000, got {rate!r}")
+            baked = BakedBank.load(_member(folder, spec.get("file"), "baked.file"), rate, spec.get("source", {}))
+            if not np.isin(baked.segment_ids, list(ids)).all():
+                raise ValueError(f"{folder.name}/baked: segment ids not listed in manifest segments")
         acoustics_path, mesh_path, preview_path = optional("acoustics"), optional("collision_mesh"), optional("preview")
         return cls(
             name=m["name"],
@@ -196,6 +239,7 @@ class SceneBundle:
             acoustics=SurfaceAcoustics.load(acoustics_path) if acoustics_path else None,
             features=features,
             features_source=features_source,
+            baked=baked,
             collision_mesh=mesh_path.read_bytes() if mesh_path else None,
             preview_png=preview_path.read_bytes() if preview_path else None,
             source=m.get("source", {}),

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
+from vaf.runtime.feature_field import FeatureField
 from vaf.runtime.localization import SceneLocalizer
 from vaf.runtime.scene_bundle import SceneBundle
 
@@ -63,6 +64,7 @@ class LoadedScene:
     surface: SceneSurface
     splat: bytes  # the .ply as loaded, for scene_asset
     localizer: SceneLocalizer | None = None  # when the bundle has features
+    feature_field: FeatureField | None = None  # likewise
 
     @property
     def collision_mesh(self) -> bytes | None:
@@ -121,7 +123,10 @@ class SceneCatalog:
         if scene_id not in self.loaded:
             bundle = SceneBundle.load(folder)
             splat = (folder / "gaussians.ply").read_bytes()
-            localizer = SceneLocalizer(bundle) if bundle.features is not None else None
-            self.loaded[scene_id] = LoadedScene(scene_id, bundle, SceneSurface.of(bundle), splat, localizer)
+            localizer = field = None
+            if bundle.features is not None:
+                localizer = SceneLocalizer(bundle)
+                field = FeatureField(bundle.gaussians.positions, bundle.features)
+            self.loaded[scene_id] = LoadedScene(scene_id, bundle, SceneSurface.of(bundle), splat, localizer, field)
             log.info("scene loaded", extra={"fields": {"scene_id": scene_id, "gaussians": len(bundle.gaussians)}})
         return self.loaded[scene_id]

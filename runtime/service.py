@@ -20,6 +20,7 @@ import vaf
 from vaf.runtime import generators
 from vaf.runtime.cameras import PinholeCamera, look_at
 from vaf.runtime.encoders import OnnxEncoders
+from vaf.runtime.baked import render_baked
 from vaf.runtime.materials import MATERIALS
 from vaf.runtime.protocol import (
     FORMATS,
@@ -70,8 +71,9 @@ class _Job:
 
 class Service:
     def __init__(self, catalog: SceneCatalog, surface_tolerance: float = DEFAULT_SURFACE_TOLERANCE,
-                 encoders: OnnxEncoders | None = None):
+                 encoders: OnnxEncoders | None = None, generator_set: generators.GeneratorSet | None = None):
         self.catalog = catalog
+        self.generators = generator_set or generators.GeneratorSet.default()
         self.surface_tolerance = surface_tolerance
         self.encoders = encoders
         self.capabilities = [op for op in OPS if op not in MODEL_OPS] + (["localize"] if encoders else [])
@@ -119,6 +121,7 @@ class Service:
                        "formats": list(FORMATS), "max_duration_s": MAX_DURATION_S,
                        "surface_tolerance_m": self.surface_tolerance},
             "strikers": sorted(MATERIALS),
+            "generators": self.generators.names,
         }
 
     def _op_scenes(self, m, rid, started):
@@ -129,7 +132,7 @@ class Service:
         for name in self.catalog.paths:
             loaded = self.catalog.loaded.get(name)
             out.append({"name": name, "loaded": loaded is not None,
-                        "generators": generators.available(loaded) if loaded else None,
+                        "generators": self.generators.available(loaded) if loaded else None,
                         "localize": loaded.localizer is not None if loaded else None})
         return out
 
@@ -148,7 +151,7 @@ class Service:
             "segments": [{k: v for k, v in s.__dict__.items() if v is not None} for s in b.segments],
             "assets": [{"name": name, "bytes": len(data), "media_type": media}
                        for name in ASSETS for data, media in [scene.asset(name)] if data is not None],
-            "generators": generators.available(scene),
+            "generators": self.generators.available(scene),
             "localize": scene.localizer is not None and self.encoders is not None
             and scene.bundle.features_source.get("encoders") == self.encoders.fingerprint,
         }
@@ -273,7 +276,13 @@ class Service:
         whole: dict[tuple, list] = defaultdict(list)
         for job in jobs:
             r = job.request
-            if not r.stream:
+            if r.stream:
+                continue
+            if job.source.clip is not None:
+                yield self._audio(scene, job, 0, True, self._baked(job), started)
+                self.stats.contacts += 1
+                self.stats.record_latency((time.perf_counter() - started) * 1e3)
+            else:
                 whole[(r.sample_rate, r.frames, r.format, r.gain)].append(job)
         for (rate, frames, fmt, gain), batch in whole.items():
             pcm = render_batch([j.source.recipe for j in batch], [j.excitation for j in batch], [j.seed for j in batch],
@@ -287,27 +296,39 @@ class Service:
         if distance > self.surface_tolerance:
             raise ProtocolError(ErrorCode.OFF_SURFACE, f"position is {distance:.3f} m from the nearest surface of "
                                 f"{scene.scene_id!r} (tolerance {self.surface_tolerance} m)", "position")
-        generator = generators.choose(scene, r.generator)
-        if generator is None:
+        try:
+            source, generator = self.generators.generate(scene, index, r.generator)
+        except LookupError:
             raise ProtocolError(ErrorCode.NO_GENERATOR, f"scene {scene.scene_id!r} has no {r.generator} generator "
-                                f"(available: {', '.join(generators.available(scene)) or 'none'})", "generator")
-        source = generator.generate(scene, np.array([index]))[0]
+                                f"(available: {', '.join(self.generators.available(scene)) or 'none'})", "generator") from None
+        except generators.CannotSound as e:
+            raise ProtocolError(ErrorCode.NO_GENERATOR, f"no generator can sound this contact ({e})", "position") from None
         striker = r.striker or DEFAULT_STRIKER
         if striker not in MATERIALS:
             raise ProtocolError(ErrorCode.BAD_FIELD, f"unknown striker material {striker!r} (known: {', '.join(sorted(MATERIALS))})", "striker")
         excitation = Excitation.from_materials(r.impulse, r.speed, striker, source.material or DEFAULT_TARGET, r.striker_radius)
         seed = r.seed if r.seed is not None else next(self._seeds)
-        return _Job(r, source, excitation, seed, distance, index, generator.name)
+        return _Job(r, source, excitation, seed, distance, index, generator)
+
+    @staticmethod
+    def _baked(job: _Job) -> np.ndarray:
+        r, s = job.request, job.source
+        return render_baked(s.clip, s.clip_rate, s.rms_per_impulse, job.excitation, r.sample_rate, r.frames, r.gain, r.format)
 
     def _stream(self, scene: LoadedScene, job: _Job, started: float) -> Iterator[dict]:
         r = job.request
-        v = voice(job.source.recipe, job.excitation, r.sample_rate, seed=job.seed, gain=r.gain)
         first = max(1, min(r.frames, int(STREAM_FIRST_S * r.sample_rate)))
         step = max(1, int(STREAM_CHUNK_S * r.sample_rate))
         edges = [0, *range(first, r.frames, step), r.frames]  # first 10 ms, then 100 ms chunks
-        sizes = [b - a for a, b in zip(edges, edges[1:])]
-        for seq, n in enumerate(sizes):
-            yield self._audio(scene, job, seq, seq == len(sizes) - 1, v.render(n, r.format), started)
+        if job.source.clip is not None:  # a baked clip is rendered whole (it is short), then sent in the same chunks
+            whole = self._baked(job)
+            chunks = (whole[a:b] for a, b in zip(edges, edges[1:]))
+        else:
+            v = voice(job.source.recipe, job.excitation, r.sample_rate, seed=job.seed, gain=r.gain)
+            chunks = (v.render(b - a, r.format) for a, b in zip(edges, edges[1:]))
+        last = len(edges) - 2
+        for seq, samples in enumerate(chunks):
+            yield self._audio(scene, job, seq, seq == last, samples, started)
             if seq == 0:
                 self.stats.record_latency((time.perf_counter() - started) * 1e3)
         self.stats.contacts += 1

@@ -17,6 +17,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--batch", type=int, default=64)
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(run=train_encoders_command)
+    g = trsub.add_parser("generator", help="real-time impact-sound generator: features -> recipe (resumable)")
+    g.add_argument("--dataset", required=True, help="folder made by `vaf world dataset`")
+    g.add_argument("--out", required=True, help="folder for checkpoint.pt, generator.pt, training.json and runtime/ "
+                   "(the ONNX model `vaf serve --generator-model` loads)")
+    g.add_argument("--encoders", default=None, help="ONNX encoders whose features condition it (default: the embedded ones)")
+    g.add_argument("--input", choices=("features", "patch"), default="features",
+                   help="'patch': the seed's local-RGB-patch variant, a baseline for `vaf eval generator --local`")
+    g.add_argument("--epochs", type=int, default=20)
+    g.add_argument("--batch", type=int, default=32)
+    g.add_argument("--lr", type=float, default=2e-3)
+    g.add_argument("--views", type=int, default=16, help="views the hit features are lifted from")
+    g.add_argument("--cache", default=None, help="hit-feature cache folder (default ~/.cache/vaf/hit-features)")
+    g.add_argument("--seed", type=int, default=0)
+    g.set_defaults(run=train_generator_command)
+    d = trsub.add_parser("diffusion", help="the seed's conditioned diffusion transformer (tiny config, or a pretrained "
+                         "model whose conditioner alone is trained)")
+    d.add_argument("--dataset", required=True)
+    d.add_argument("--out", required=True, help="folder for diffusion.pt")
+    d.add_argument("--encoders", default=None)
+    d.add_argument("--init-config", default=None, help="pretrained model config JSON (local file)")
+    d.add_argument("--init-weights", default=None, help="pretrained weights (local file); with --init-config")
+    d.add_argument("--epochs", type=int, default=8)
+    d.add_argument("--batch", type=int, default=32)
+    d.add_argument("--lr", type=float, default=1e-3)
+    d.add_argument("--views", type=int, default=16)
+    d.add_argument("--cache", default=None)
+    d.add_argument("--seed", type=int, default=0)
+    d.set_defaults(run=train_diffusion_command)
 
     ev = sub.add_parser("eval", help="evaluate models on held-out scenes")
     evsub = ev.add_subparsers(dest="eval_command", required=True)
@@ -27,6 +55,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     loc.add_argument("--views", type=int, default=24)
     loc.add_argument("--results", default=None, help="append the table to this markdown file (e.g. docs/results.md)")
     loc.set_defaults(run=eval_localize_command)
+    gen = evsub.add_parser("generator", help="generated vs recorded sounds on held-out scenes, with baselines")
+    gen.add_argument("--dataset", required=True)
+    gen.add_argument("--model", default=None, help="runtime generator folder, or a `vaf train generator` folder "
+                     "(default: the embedded model)")
+    gen.add_argument("--encoders", default=None, help="ONNX encoders the model reads features of (default: embedded)")
+    gen.add_argument("--local", default=None, help="generator.pt of the local-patch baseline (`--input patch`)")
+    gen.add_argument("--diffusion", default=None, help="diffusion.pt of the tiny diffusion baseline")
+    gen.add_argument("--views", type=int, default=16)
+    gen.add_argument("--limit", type=int, default=None, help="score a random subset of this many held-out hits")
+    gen.add_argument("--cache", default=None)
+    gen.add_argument("--results", default=None, help="append the table to this markdown file (e.g. docs/results.md)")
+    gen.set_defaults(run=eval_generator_command)
 
 
 def train_encoders_command(args: argparse.Namespace) -> int:
@@ -54,6 +94,96 @@ def eval_localize_command(args: argparse.Namespace) -> int:
     table = results_table(report, " ".join(["vaf", "eval", "localize"] + sys.argv[3:]))
     print(table)
     print(json.dumps({k: v for k, v in report.items() if k != "per_hit"}, indent=1))
+    if args.results:
+        with open(args.results, "a") as f:
+            f.write("\n" + table + "\n")
+    return 0
+
+
+def train_generator_command(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from vaf.runtime.encoders import DEFAULT_ENCODERS, OnnxEncoders
+    from vaf.training.generator.models import RecipeConfig
+    from vaf.training.generator.train import GeneratorTrainConfig, train_generator
+
+    try:
+        encoders = OnnxEncoders.load(args.encoders or DEFAULT_ENCODERS)
+        config = GeneratorTrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, views=args.views,
+                                      model=asdict(RecipeConfig(input=args.input, feature_dim=encoders.dim)))
+        report = train_generator(args.dataset, args.out, config, encoders.path, args.cache)
+        runtime = None
+        if args.input == "features":
+            from vaf.export.generator import export_generator
+
+            runtime = Path(args.out) / "runtime"
+            if runtime.exists():
+                raise FileExistsError(f"{runtime} exists (an earlier run exported it); nothing was overwritten")
+            export_generator(Path(args.out) / "generator.pt", runtime, encoders, {"command": " ".join(["vaf", *sys.argv[1:]])})
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
+        print(f"vaf train generator: {e}", file=sys.stderr)
+        return 2
+    last = report["history"][-1]
+    print(f"{args.out}: {report['train_hits']} training hits, final loss {last['loss']:.3f}, "
+          f"held-out spectral loss {last['held_out']['spectral']:.3f}" + (f"; runtime model in {runtime}" if runtime else ""))
+    return 0
+
+
+def train_diffusion_command(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from vaf.runtime.encoders import DEFAULT_ENCODERS, OnnxEncoders
+    from vaf.training.generator.data import load_hits
+    from vaf.training.generator.diffusion import load_pretrained, tiny_config, train_diffusion
+
+    try:
+        if (args.init_config is None) != (args.init_weights is None):
+            raise ValueError("--init-config and --init-weights go together")
+        encoders = OnnxEncoders.load(args.encoders or DEFAULT_ENCODERS)
+        init = load_pretrained(args.init_config, args.init_weights, feature_dim=encoders.dim) if args.init_config else None
+        train = load_hits(args.dataset, "train", encoders.path, args.views, cache=args.cache)
+        meta = {"encoders": encoders.fingerprint, "rms_per_impulse": float(np.median(train.level / train.impulse)),
+                "dataset": str(args.dataset)}
+        report = train_diffusion(train.targets, train.features, args.out, tiny_config(train.sample_rate, feature_dim=encoders.dim),
+                                 init, args.epochs, args.batch, args.lr, args.seed, meta=meta)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"vaf train diffusion: {e}", file=sys.stderr)
+        return 2
+    print(f"{args.out}/diffusion.pt: trained {report['trained']}, final loss {report['history'][-1]['loss']:.4f}")
+    return 0
+
+
+def eval_generator_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from vaf.runtime.encoders import DEFAULT_ENCODERS, OnnxEncoders
+    from vaf.runtime.recipe_model import DEFAULT_GENERATOR, MANIFEST
+    from vaf.training.eval.generator import diffusion_clips, evaluate_generator, net_clips, results_table
+    from vaf.training.generator.data import load_hits
+
+    try:
+        model = Path(args.model) if args.model else DEFAULT_GENERATOR
+        if not (model / MANIFEST).is_file() and (model / "runtime" / MANIFEST).is_file():
+            model = model / "runtime"
+        encoders = OnnxEncoders.load(args.encoders or DEFAULT_ENCODERS)
+        train = load_hits(args.dataset, "train", encoders.path, args.views, cache=args.cache)
+        test = load_hits(args.dataset, "test", encoders.path, args.views, cache=args.cache)
+        if args.limit is not None and args.limit < len(test):
+            test = test.subset(np.sort(np.random.default_rng(0).permutation(len(test))[: args.limit]))
+        baselines = {}
+        if args.local:
+            baselines["local"] = net_clips("local RGB patch (seed's 'local' variant)", args.local, test)
+        if args.diffusion:
+            baselines["diffusion"] = diffusion_clips(args.diffusion, test)
+        report = evaluate_generator(args.dataset, model, train, test, encoders, baselines)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"vaf eval generator: {e}", file=sys.stderr)
+        return 2
+    table = results_table(report, " ".join(["vaf", "eval", "generator"] + sys.argv[3:]))
+    print(table)
     if args.results:
         with open(args.results, "a") as f:
             f.write("\n" + table + "\n")

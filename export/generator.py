@@ -1,0 +1,47 @@
+"""A trained recipe network -> the folder the runtime loads (vaf.runtime.recipe_model)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaf.export.encoders import OPSET
+from vaf.runtime.encoders import OnnxEncoders
+from vaf.runtime.recipe_model import FORMAT, MANIFEST
+from vaf.training.generator.models import RuntimeRecipe
+from vaf.training.generator.train import load_generator
+
+
+def export_generator(checkpoint: str | Path, out: str | Path, encoders: OnnxEncoders, source: dict | None = None) -> Path:
+    """Writes recipe.onnx, prototypes.npy and generator.json into a new folder. `encoders` are the
+    ones whose features the model was trained on (their fingerprint goes into the manifest)."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty; choose a new folder (nothing was overwritten)")
+    state = torch.load(checkpoint, weights_only=False)
+    if "prototypes" not in state:
+        raise ValueError(f"{checkpoint}: not a finished generator.pt (no prototypes); finish training first")
+    net = load_generator(checkpoint)
+    c = net.config
+    if c.input != "features":
+        raise ValueError(f"{checkpoint}: a {c.input!r}-input model is a baseline; only feature models run in the runtime")
+    if c.feature_dim != encoders.dim:
+        raise ValueError(f"{checkpoint}: features of dim {c.feature_dim}, encoders {encoders.path} give {encoders.dim}")
+    out.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(RuntimeRecipe(net).eval(), (torch.zeros(2, c.levels, c.feature_dim),), str(out / "recipe.onnx"),
+                          input_names=["features"], output_names=["freq_hz", "decay_per_s", "gain", "noise", "material_probs"],
+                          dynamic_axes={name: {0: "batch"} for name in
+                                        ("features", "freq_hz", "decay_per_s", "gain", "noise", "material_probs")},
+                          opset_version=OPSET, dynamo=False)
+    np.save(out / "prototypes.npy", np.asarray(state["prototypes"], np.float32))
+    manifest = {"format": FORMAT, "version": 1, "onnx": "recipe.onnx", "prototypes": "prototypes.npy",
+                "ood_threshold": state["ood_threshold"], "levels": c.levels, "dim": c.feature_dim, "materials": c.materials,
+                "modes": c.modes_out, "encoders": encoders.fingerprint, "source": source or {"checkpoint": str(checkpoint)}}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    return out

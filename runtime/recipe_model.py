@@ -1,0 +1,103 @@
+"""The real-time generator's network as an ONNX Runtime session (no torch): the folder
+``vaf export generator`` writes.
+
+    generator.json      format, version, levels, dim, materials, modes, encoders (fingerprint of the
+                        encoders whose features it reads), source (how it was trained)
+    recipe.onnx         features (B, levels, dim) -> freq_hz, decay_per_s, gain (B, modes),
+                        noise (B, 4), material_probs (B, len(materials))
+    prototypes.npy      (P, levels * dim) float32: centroids of the training features, for the
+                        out-of-distribution rule below
+
+Out of distribution: a query whose cosine similarity to every prototype is under the manifest's
+``ood_threshold`` (the 1st percentile over training hits) is replaced by its nearest prototype,
+so a strange surface still sounds like the closest thing the model knows instead of whatever
+an extrapolating network makes of it. A recipe that comes out non-finite or silent gets the
+same treatment.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from vaf.runtime.encoders import _session
+from vaf.runtime.synthesis import ImpactRecipe
+
+FORMAT = "vaf-recipe-model"
+MANIFEST = "generator.json"
+DEFAULT_GENERATOR = Path(__file__).resolve().parent / "assets" / "models" / "generator"
+
+
+@dataclass
+class Prediction:
+    """recipes: one per query; materials: the most likely struck material of each; replaced: (B,) bool,
+    True where the query was out of distribution (or gave an unusable recipe) and its nearest
+    prototype was used instead."""
+
+    recipes: list[ImpactRecipe]
+    materials: list[str]
+    replaced: np.ndarray
+
+
+@dataclass
+class OnnxRecipeModel:
+    levels: int
+    dim: int
+    materials: list[str]
+    modes: int
+    encoders: str
+    prototypes: np.ndarray
+    ood_threshold: float
+    session: ort.InferenceSession
+    path: Path
+
+    @classmethod
+    def load(cls, folder: str | Path = DEFAULT_GENERATOR) -> OnnxRecipeModel:
+        folder = Path(folder)
+        try:
+            m = json.loads((folder / MANIFEST).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"{folder}: no readable {MANIFEST} ({e})") from None
+        if m.get("format") != FORMAT or m.get("version") != 1:
+            raise ValueError(f"{folder / MANIFEST}: not a {FORMAT} v1 manifest")
+        prototypes = np.load(folder / m["prototypes"], allow_pickle=False).astype(np.float32)
+        if prototypes.ndim != 2 or prototypes.shape[1] != m["levels"] * m["dim"]:
+            raise ValueError(f"{folder / m['prototypes']}: shape {prototypes.shape}, expected (P, {m['levels'] * m['dim']})")
+        return cls(int(m["levels"]), int(m["dim"]), list(m["materials"]), int(m["modes"]), str(m["encoders"]), prototypes,
+                   float(m["ood_threshold"]), _session(folder / m["onnx"]), folder)
+
+    def run(self, features: np.ndarray) -> list[np.ndarray]:
+        """Raw ONNX outputs for (B, levels, dim) features."""
+        return self.session.run(None, {"features": np.ascontiguousarray(features, np.float32)})
+
+    def nearest_prototype(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(B, levels, dim) unit rows -> similarity (B,) to the nearest prototype and that prototype (B, levels, dim)."""
+        flat = features.reshape(len(features), -1) / np.sqrt(self.levels)
+        sims = flat @ self.prototypes.T
+        best = sims.argmax(axis=1)
+        return sims[np.arange(len(best)), best], self.prototypes[best].reshape(-1, self.levels, self.dim) * np.sqrt(self.levels)
+
+    def predict(self, features: np.ndarray) -> Prediction:
+        """(B, levels, dim) finite unit-row features (ValueError otherwise, naming the problem) -> recipes."""
+        features = np.asarray(features, np.float32)
+        if features.ndim != 3 or features.shape[1:] != (self.levels, self.dim):
+            raise ValueError(f"features: shape {features.shape}, expected (B, {self.levels}, {self.dim})")
+        if not np.all(np.isfinite(features)):
+            raise ValueError("features: NaN or infinite values")
+        similarity, prototype = self.nearest_prototype(features)
+        replaced = similarity < self.ood_threshold
+        features = np.where(replaced[:, None, None], prototype, features)
+        freq, decay, gain, noise, probs = self.run(features)
+        bad = ~(np.isfinite(freq).all(1) & np.isfinite(decay).all(1) & np.isfinite(gain).all(1) & np.isfinite(noise).all(1)
+                & (np.abs(gain).max(1) > 0))
+        if bad.any():
+            fixed = self.run(prototype[bad])
+            for out, again in zip((freq, decay, gain, noise, probs), fixed):
+                out[bad] = again
+            replaced = replaced | bad
+        recipes = [ImpactRecipe(f, d, g, *(float(x) for x in n)) for f, d, g, n in zip(freq, decay, gain, noise)]
+        return Prediction(recipes, [self.materials[i] for i in probs.argmax(axis=1)], replaced)

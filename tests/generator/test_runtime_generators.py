@@ -1,0 +1,137 @@
+"""The neural and baked generators in a real server: choice, fallbacks, physics-driven loudness, bad input."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from vaf.runtime.client import Client, RemoteError
+from vaf.runtime.recipe_model import DEFAULT_GENERATOR, MANIFEST, OnnxRecipeModel
+from vaf.runtime.scene_bundle import SceneBundle
+from vaf.runtime.scenes import DEMO_SCENE
+
+
+def _spot(bundle_dir):
+    """A surface point and normal of the scene (an acoustic sample on a seen, non-floor part)."""
+    b = SceneBundle.load(bundle_dir)
+    a = b.acoustics
+    seen = np.abs(b.features.astype(np.float32)).max(axis=(1, 2)) > 0
+    seen_parts = set(np.unique(b.labels[seen, 1]).tolist())
+    floor = {s.id for s in b.segments if s.label and s.label.startswith("floor")}
+    parents = {s.id: s.parent for s in b.segments}
+    for i in range(len(a.points)):
+        part = parents[int(a.unit_segment[a.unit[i]])]
+        if part in seen_parts and part not in floor and parents.get(part) not in floor:
+            return a.points[i].tolist(), a.normals[i].tolist()
+    raise AssertionError("no seen part")
+
+
+@pytest.fixture(scope="module")
+def neural_server(start_server_module, feature_scene, baked_scene, tiny_encoders, tiny_generator):
+    _, runtime = tiny_generator
+    srv = start_server_module(["--scene", str(feature_scene), "--scene", str(baked_scene), "--encoders", str(tiny_encoders.path),
+                               "--generator-model", str(runtime)])
+    srv.wait_ready()
+    return srv
+
+
+def test_hello_and_load_scene_list_the_generators(neural_server, feature_scene, baked_scene):
+    with Client(neural_server.endpoint, timeout=30) as c:
+        assert c.hello()["generators"] == ["baked", "realtime", "physics"]
+        assert c.request("load_scene", scene=feature_scene.name)["generators"] == ["realtime", "physics"]
+        assert c.request("load_scene", scene=baked_scene.name)["generators"] == ["baked", "realtime", "physics"]
+
+
+def test_auto_prefers_realtime_and_each_generator_can_be_named(neural_server, feature_scene):
+    point, normal = _spot(feature_scene)
+    with Client(neural_server.endpoint, timeout=30) as c:
+        auto = c.contact(feature_scene.name, point, normal, 0.05, 1.5, format="f32", seed=1)
+        assert auto.generator == "realtime"
+        assert auto.material in OnnxRecipeModel.load(_runtime(neural_server)).materials
+        assert np.isfinite(auto.pcm).all() and np.abs(auto.pcm).max() > 1e-5
+        physics = c.contact(feature_scene.name, point, normal, 0.05, 1.5, format="f32", seed=1, generator="physics")
+        assert physics.generator == "physics"
+        with pytest.raises(RemoteError) as e:
+            c.contact(feature_scene.name, point, normal, 0.05, 1.5, generator="baked")
+        assert e.value.code == "no_generator" and e.value.field == "generator"
+    assert neural_server.alive()
+
+
+def _runtime(srv):
+    """The --generator-model folder the server was started with."""
+    args = srv.proc.args
+    return args[args.index("--generator-model") + 1]
+
+
+@pytest.mark.parametrize("generator", ["realtime", "baked"])
+def test_loudness_and_brightness_follow_the_contact(neural_server, baked_scene, generator):
+    point, normal = _spot(baked_scene)
+    with Client(neural_server.endpoint, timeout=30) as c:
+        sound = lambda impulse, speed, striker: c.contact(baked_scene.name, point, normal, impulse, speed,  # noqa: E731
+                                                          striker=striker, format="f32", seed=3, generator=generator).pcm.astype(np.float64)
+        # twice the impulse at 2^(2/3) the speed keeps the Hertz contact duration (tau ~ (J^2 / v^3)^0.2): +6.02 dB
+        soft, hard = sound(0.02, 1.5, "rubber"), sound(0.04, 1.5 * 2 ** (2 / 3), "rubber")
+        assert 20 * np.log10(np.sqrt(np.mean(hard**2)) / np.sqrt(np.mean(soft**2))) == pytest.approx(6.02, abs=0.3)
+        centroid = lambda x: float(np.sum(np.fft.rfftfreq(len(x), 1 / 48000) * np.abs(np.fft.rfft(x))) / np.sum(np.abs(np.fft.rfft(x))))  # noqa: E731
+        assert centroid(sound(0.02, 1.5, "steel")) > centroid(soft)  # a hard striker: a shorter contact, a brighter sound
+
+
+def test_baked_streams_in_the_same_chunks(neural_server, baked_scene):
+    point, normal = _spot(baked_scene)
+    with Client(neural_server.endpoint, timeout=30) as c:
+        whole = c.contact(baked_scene.name, point, normal, 0.05, 1.5, format="f32", seed=2, generator="baked", duration=0.3)
+        chunks = list(c.stream_contact(baked_scene.name, point, normal, 0.05, 1.5, format="f32", generator="baked", duration=0.3))
+    assert len(chunks) > 1 and sum(len(x) for x in chunks) == len(whole.pcm) == int(0.3 * 48000)
+    assert np.abs(np.concatenate(chunks)).max() > 0
+
+
+def test_bad_features_fall_back_or_fail_clearly(start_server, feature_scene, tiny_encoders, tiny_generator, tmp_path):
+    """NaN features: those Gaussians count as unseen; where no seen Gaussian is near, realtime cannot sound the
+    hit: auto falls back to physics, an explicit request gets a clear error; the server stays up."""
+    _, runtime = tiny_generator
+    broken = tmp_path / "nan_scene"
+    shutil.copytree(feature_scene, broken)
+    features = np.load(broken / "features.npy")
+    b = SceneBundle.load(feature_scene)
+    point, normal = _spot(feature_scene)
+    near = np.linalg.norm(b.gaussians.positions - np.array(point), axis=1) < 0.5
+    features[near] = np.nan
+    np.save(broken / "features.npy", features)
+    srv = start_server(["--scene", str(broken), "--encoders", str(tiny_encoders.path), "--generator-model", str(runtime)])
+    srv.wait_ready()
+    with Client(srv.endpoint, timeout=30) as c:
+        assert c.contact(broken.name, point, normal, 0.05, 1.5).generator == "physics"
+        with pytest.raises(RemoteError) as e:
+            c.contact(broken.name, point, normal, 0.05, 1.5, generator="realtime")
+        assert e.value.code == "no_generator" and "features" in str(e.value)
+        assert c.request("ping")["op"] == "pong"
+
+
+def test_recipe_model_rejects_nan_and_replaces_out_of_distribution(tiny_generator):
+    _, runtime = tiny_generator
+    model = OnnxRecipeModel.load(runtime)
+    with pytest.raises(ValueError, match="features: NaN"):
+        model.predict(np.full((1, model.levels, model.dim), np.nan, np.float32))
+    with pytest.raises(ValueError, match="features: shape"):
+        model.predict(np.zeros((1, model.levels + 1, model.dim), np.float32))
+    rng = np.random.default_rng(0)
+    strange = rng.normal(size=(16, model.levels, model.dim)).astype(np.float32)
+    strange /= np.linalg.norm(strange, axis=2, keepdims=True)
+    p = model.predict(strange)
+    assert p.replaced.any()  # random directions are far from every training feature
+    for r in p.recipes:
+        assert np.isfinite(r.gain).all() and np.abs(r.gain).max() > 0 and np.isfinite(r.freq_hz).all()
+
+
+def test_demo_scene_sounds_through_the_embedded_model_by_default(start_server):
+    if not (DEFAULT_GENERATOR / MANIFEST).is_file():
+        pytest.skip("no embedded generator model")
+    srv = start_server(["--scene", "demo"])
+    srv.wait_ready()
+    point, normal = _spot(DEMO_SCENE)
+    with Client(srv.endpoint, timeout=30) as c:
+        assert c.request("load_scene", scene="demo")["generators"] == ["realtime", "physics"]
+        sound = c.contact("demo", point, normal, 0.05, 1.5, format="f32")
+    assert sound.generator == "realtime" and np.abs(sound.pcm).max() > 1e-5

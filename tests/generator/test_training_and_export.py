@@ -1,0 +1,106 @@
+"""Recipe network: the factory, training lowers the loss, resuming, ONNX parity, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+import torch
+
+from vaf.runtime.recipe_model import OnnxRecipeModel
+from vaf.training.generator.models import RecipeConfig, RuntimeRecipe, build_generator
+from vaf.training.generator.train import GeneratorObjective, GeneratorTrainConfig, load_generator, train_generator
+
+
+def test_factory_rejects_bad_configs_naming_the_key(tiny_recipe):
+    with pytest.raises(ValueError, match="unknown keys.*'hiddne'"):
+        build_generator({**tiny_recipe, "hiddne": 3})
+    with pytest.raises(ValueError, match="modes_out"):
+        build_generator({**tiny_recipe, "modes_out": 99})
+    with pytest.raises(ValueError, match="materials"):
+        build_generator({**tiny_recipe, "materials": ["wood", "cheese"]})
+
+
+def test_hits_carry_features_targets_and_contacts(tiny_hits):
+    train, test = tiny_hits
+    assert len(train) > 16 and len(test) > 0
+    assert set(train.scene).isdisjoint(set(test.scene))
+    np.testing.assert_allclose(np.linalg.norm(train.features, axis=2), 1.0, atol=1e-4)
+    rms = np.sqrt(np.mean(train.targets.astype(np.float64) ** 2, axis=1))
+    np.testing.assert_allclose(rms, 0.01, rtol=1e-3)  # the seed's RMS normalisation
+    assert np.all(train.level > 0) and np.all(train.impulse > 0)
+
+
+def test_a_few_steps_lower_the_loss(tiny_hits, tiny_recipe):
+    train, _ = tiny_hits
+    torch.manual_seed(0)
+    net = build_generator(tiny_recipe)
+    objective = GeneratorObjective(train, net.config, 0.2, 0.3)
+    index = torch.arange(min(16, len(train)))
+    seeds = index % 8
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    net.eval()  # no dropout: the same loss function before and after
+    before = objective(net, index, seeds)[0].item()
+    for _ in range(30):
+        loss, _ = objective(net, index, seeds)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = objective(net, index, seeds)[0].item()
+    assert after < 0.9 * before, (before, after)
+
+
+def test_onnx_matches_torch(tiny_generator, tiny_hits):
+    folder, runtime = tiny_generator
+    net = load_generator(folder / "generator.pt")
+    features = tiny_hits[1].features[:8]
+    with torch.no_grad():
+        expected = [t.numpy() for t in RuntimeRecipe(net)(torch.tensor(features))]
+    got = OnnxRecipeModel.load(runtime).run(features)
+    for name, e, g in zip(("freq", "decay", "gain", "noise", "material"), expected, got):
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-6 * np.abs(e).max(), err_msg=name)
+
+
+def test_training_resumes_and_refuses_another_config(tiny_dataset, tiny_encoders, tiny_hits, tiny_recipe, tmp_path):
+    train, test = tiny_hits
+    one = GeneratorTrainConfig(epochs=1, batch=8, views=4, model=dict(tiny_recipe))
+    train_generator(tiny_dataset, tmp_path, one, tiny_encoders.path, progress=False, train=train, test=test)
+    first = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    two = GeneratorTrainConfig(epochs=1, batch=8, views=4, lr=1e-3, model=dict(tiny_recipe))
+    with pytest.raises(ValueError, match="another config"):
+        train_generator(tiny_dataset, tmp_path, two, tiny_encoders.path, progress=False, train=train, test=test)
+    report = train_generator(tiny_dataset, tmp_path, one, tiny_encoders.path, progress=False, train=train, test=test)
+    assert report["history"] == first["history"]  # finished: nothing re-run
+
+
+def test_train_and_eval_generator_cli(tiny_dataset, tiny_encoders, tmp_path):
+    out = tmp_path / "model"
+    run = lambda *a: subprocess.run([sys.executable, "-m", "vaf", *a], capture_output=True, text=True, timeout=600)  # noqa: E731
+    r = run("train", "generator", "--dataset", str(tiny_dataset), "--out", str(out), "--encoders", str(tiny_encoders.path),
+            "--epochs", "1", "--batch", "8", "--views", "4", "--cache", str(tmp_path / "cache"))
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads((out / "runtime" / "generator.json").read_text())
+    assert manifest["encoders"] == tiny_encoders.fingerprint and "vaf train generator" in manifest["source"]["command"]
+    results = tmp_path / "results.md"
+    results.write_text("# kept\n")
+    r = run("eval", "generator", "--dataset", str(tiny_dataset), "--model", str(out), "--encoders", str(tiny_encoders.path),
+            "--views", "4", "--cache", str(tmp_path / "cache"), "--results", str(results))
+    assert r.returncode == 0, r.stderr
+    text = results.read_text()
+    assert text.startswith("# kept\n")  # appended, nothing lost
+    for row in ("real-time (ONNX, shipped path)", "nearest-neighbour retrieval", "physics ground truth"):
+        assert row in text
+    # a second training into the same folder does not overwrite the exported model
+    r = run("train", "generator", "--dataset", str(tiny_dataset), "--out", str(out), "--encoders", str(tiny_encoders.path),
+            "--epochs", "1", "--batch", "8", "--views", "4", "--cache", str(tmp_path / "cache"))
+    assert r.returncode == 2 and "nothing was overwritten" in r.stderr
+
+
+def test_config_round_trips_through_the_checkpoint(tiny_generator, tiny_recipe):
+    folder, _ = tiny_generator
+    net = load_generator(folder / "generator.pt")
+    assert asdict(net.config) == asdict(RecipeConfig(**tiny_recipe))

@@ -1,0 +1,1 @@
+"""The vision-conditioned impact-sound generator (issue 6): differentiable synthesizer, models, training."""

@@ -1,0 +1,43 @@
+"""Spectral losses between generated and recorded clips (both (B, T) at the same rate)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vaf.runtime.preprocess import TARGET_RMS
+from vaf.training.encoders.logmel import LogMel
+
+FFT_SIZES = (2048, 1024, 512, 256, 128)
+
+
+def rms_normalise(audio: torch.Tensor, target: float = TARGET_RMS) -> torch.Tensor:
+    """The seed's RMS normalisation, differentiable: (B, T) -> (B, T) with RMS `target`."""
+    return audio * (target / (audio.square().mean(dim=-1, keepdim=True) + 1e-20).sqrt())
+
+
+def stft_magnitude(audio: torch.Tensor, n_fft: int) -> torch.Tensor:
+    window = torch.hann_window(n_fft, device=audio.device)
+    return torch.stft(audio, n_fft, hop_length=n_fft // 4, window=window, return_complex=True).abs()
+
+
+class SpectralLoss(nn.Module):
+    """Multi-resolution STFT loss (spectral convergence + log-magnitude L1 per FFT size, as in
+    Parallel WaveGAN) plus an L1 on log-mel spectra; inputs are RMS-normalised first."""
+
+    def __init__(self, sample_rate: int, mel_weight: float = 1.0, fft_sizes: tuple[int, ...] = FFT_SIZES):
+        super().__init__()
+        self.fft_sizes = fft_sizes
+        self.mel = LogMel(sample_rate)
+        self.mel_weight = mel_weight
+
+    def forward(self, generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        g, t = rms_normalise(generated), rms_normalise(target)
+        loss = torch.zeros((), device=g.device)
+        for n_fft in self.fft_sizes:
+            mg, mt = stft_magnitude(g, n_fft), stft_magnitude(t, n_fft)
+            convergence = torch.linalg.norm(mt - mg, dim=(1, 2)) / (torch.linalg.norm(mt, dim=(1, 2)) + 1e-8)
+            log_mag = (torch.log(mg + 1e-5) - torch.log(mt + 1e-5)).abs().mean(dim=(1, 2))
+            loss = loss + (convergence + log_mag).mean()
+        mel = (self.mel(g) - self.mel(t)).abs().mean()
+        return loss / len(self.fft_sizes) + self.mel_weight * 0.1 * mel

@@ -1,0 +1,165 @@
+"""Training the recipe network end to end through the differentiable synthesizer.
+
+Each step renders the predicted recipe with the recorded contact (impulse, speed, striker; the
+true material sets the Hertz contact, as the game's physics would) and compares it with the
+recording after the seed's preprocessing: multi-resolution STFT + log-mel on RMS-normalised
+clips (timbre), an L1 on log RMS against the level the preprocessing removed (loudness), and
+cross-entropy on the struck material (which the runtime needs for the contact).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from vaf.runtime.encoders import DEFAULT_ENCODERS
+from vaf.training.generator import synth
+from vaf.training.generator.data import HitSet, load_hits
+from vaf.training.generator.losses import SpectralLoss
+from vaf.training.generator.models import RecipeConfig, RecipeNet, build_generator
+
+NOISE_BANK = 64  # distinct noise seeds drawn from during training
+PROTOTYPES = 256
+OOD_PERCENTILE = 1.0
+
+
+@dataclass
+class GeneratorTrainConfig:
+    epochs: int = 20
+    batch: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    views: int = 16  # views the hit features are lifted from
+    loudness_weight: float = 0.2
+    material_weight: float = 0.3
+    model: dict = field(default_factory=lambda: asdict(RecipeConfig()))
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch < 2:
+            raise ValueError(f"epochs must be >= 1 and batch >= 2, got {self.epochs} and {self.batch}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        RecipeConfig(**self.model)  # fails early, naming the bad key or value
+
+
+class GeneratorObjective:
+    """The training loss of a RecipeNet on a HitSet (also used to report held-out loss)."""
+
+    def __init__(self, hits: HitSet, config: RecipeConfig, loudness_weight: float, material_weight: float):
+        self.hits = hits
+        self.config = config
+        self.spectral = SpectralLoss(hits.sample_rate)
+        self.frames = hits.targets.shape[1]
+        self.tau = synth.contact_durations(hits.excitations(np.arange(len(hits))))
+        self.white = synth.white_noise(list(range(NOISE_BANK)), self.frames)
+        self.material = torch.tensor([config.materials.index(m) for m in hits.material])
+        self.inputs = torch.tensor(hits.features if config.input == "features" else hits.patches)
+        self.targets = torch.tensor(hits.targets)
+        self.log_level = torch.tensor(np.log(np.maximum(hits.level, 1e-12)), dtype=torch.float32)
+        self.loudness_weight, self.material_weight = loudness_weight, material_weight
+
+    def __call__(self, net: RecipeNet, index: torch.Tensor, noise_seeds: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        out = net(self.inputs[index])
+        audio = synth.render(out["freq_hz"], out["decay_per_s"], out["gain"], out["noise"], self.tau[index],
+                             torch.tensor(self.hits.impulse[index.numpy()], dtype=torch.float32),
+                             self.hits.sample_rate, self.frames, self.white[noise_seeds])
+        spectral = self.spectral(audio, self.targets[index])
+        rms = (audio.square().mean(dim=-1) + 1e-20).sqrt()
+        loudness = (torch.log(rms) - self.log_level[index]).abs().mean()
+        material = torch.nn.functional.cross_entropy(out["material_logits"], self.material[index])
+        loss = spectral + self.loudness_weight * loudness + self.material_weight * material
+        return loss, {"spectral": spectral.item(), "loudness_ln": loudness.item(), "material_ce": material.item()}
+
+    @torch.no_grad()
+    def evaluate(self, net: RecipeNet, limit: int = 512, batch: int = 64) -> dict:
+        net.eval()
+        index = torch.arange(min(limit, len(self.hits)))
+        parts = [self(net, index[i : i + batch], index[i : i + batch] % NOISE_BANK)[1] for i in range(0, len(index), batch)]
+        return {k: float(np.mean([p[k] for p in parts])) for k in parts[0]}
+
+
+def train_generator(dataset: str | Path, out: str | Path, config: GeneratorTrainConfig | None = None,
+                    encoders: str | Path = DEFAULT_ENCODERS, cache: str | Path | None = None, progress: bool = True,
+                    train: HitSet | None = None, test: HitSet | None = None) -> dict:
+    """Trains on the dataset's train split (hit features lifted with `encoders`); reports the
+    held-out loss per epoch. Resumes from OUT/checkpoint.pt when it exists (same config only)."""
+    config = config or GeneratorTrainConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    train = train or load_hits(dataset, "train", encoders, config.views, cache=cache, progress=progress)
+    test = test or load_hits(dataset, "test", encoders, config.views, cache=cache, progress=progress)
+    if len(train) < config.batch:
+        raise ValueError(f"{dataset}: {len(train)} training hits, fewer than one batch of {config.batch}")
+    net = build_generator(config.model)
+    objective = GeneratorObjective(train, net.config, config.loudness_weight, config.material_weight)
+    held_out = GeneratorObjective(test, net.config, config.loudness_weight, config.material_weight)
+    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = len(train) // config.batch
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1)
+    start, history = 0, []
+    checkpoint = out / "checkpoint.pt"
+    if checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        if state["config"] != asdict(config):
+            raise ValueError(f"{checkpoint} was trained with another config; use a new --out to start over")
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        start, history = state["epoch"], state["history"]
+        gen.set_state(state["gen"])
+    bar = tqdm(range(start, config.epochs), desc="generator", unit="epoch", disable=not progress, initial=start,
+               total=config.epochs)
+    for epoch in bar:
+        net.train()
+        order = torch.randperm(len(train), generator=gen)
+        losses = []
+        for b in range(steps_per_epoch):
+            index = order[b * config.batch : (b + 1) * config.batch]
+            loss, _ = objective(net, index, torch.randint(NOISE_BANK, (len(index),), generator=gen))
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "held_out": held_out.evaluate(net)}
+        history.append(entry)
+        bar.set_postfix(loss=f"{entry['loss']:.3f}", held_out_spectral=f"{entry['held_out']['spectral']:.3f}")
+        torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch + 1,
+                    "history": history, "config": asdict(config), "gen": gen.get_state()}, checkpoint)
+    prototypes, threshold = feature_prototypes(train.features, seed=config.seed)
+    torch.save({"model": net.state_dict(), "config": asdict(config), "encoders": str(encoders), "prototypes": prototypes,
+                "ood_threshold": threshold}, out / "generator.pt")
+    report = {"dataset": str(dataset), "train_hits": len(train), "test_hits": len(test), "skipped_hits": train.skipped + test.skipped,
+              "history": history, "config": asdict(config)}
+    (out / "training.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+def feature_prototypes(features: np.ndarray, count: int = PROTOTYPES, seed: int = 0) -> tuple[np.ndarray, float]:
+    """k-means centroids (count, L * D) of training features (N, L, D), as unit vectors, and the
+    similarity under which a query counts as out of distribution (OOD_PERCENTILE of the training
+    hits' similarity to their nearest centroid)."""
+    from scipy.cluster.vq import kmeans2
+
+    flat = features.reshape(len(features), -1).astype(np.float64) / np.sqrt(features.shape[1])
+    centroids, _ = kmeans2(flat, min(count, len(flat)), seed=seed, minit="++")
+    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+    similarity = (flat @ centroids.T).max(axis=1)
+    return centroids.astype(np.float32), float(np.percentile(similarity, OOD_PERCENTILE))
+
+
+def load_generator(path: str | Path) -> RecipeNet:
+    """A RecipeNet from generator.pt (or checkpoint.pt), in eval mode."""
+    state = torch.load(path, weights_only=False)
+    net = build_generator(state["config"]["model"])
+    net.load_state_dict(state["model"])
+    return net.eval()
