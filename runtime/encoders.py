@@ -22,7 +22,18 @@ MANIFEST = "encoders.json"
 DEFAULT_ENCODERS = Path(__file__).resolve().parent / "assets" / "models" / "encoders"
 
 
-def _session(path: Path) -> ort.InferenceSession:
+def read_manifest(folder: Path, name: str, fmt: str) -> dict:
+    """A model folder's JSON manifest, checked to be `fmt` version 1; ValueError naming the file otherwise."""
+    try:
+        m = json.loads((folder / name).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{folder}: no readable {name} ({e})") from None
+    if not isinstance(m, dict) or m.get("format") != fmt or m.get("version") != 1:
+        raise ValueError(f"{folder / name}: not a {fmt} v1 manifest")
+    return m
+
+
+def onnx_session(path: Path) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1  # the server scales with processes, not threads
     options.inter_op_num_threads = 1
@@ -43,16 +54,11 @@ class OnnxEncoders:
     @classmethod
     def load(cls, folder: str | Path = DEFAULT_ENCODERS) -> OnnxEncoders:
         folder = Path(folder)
-        try:
-            m = json.loads((folder / MANIFEST).read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"{folder}: no readable {MANIFEST} ({e})") from None
-        if m.get("format") != FORMAT or m.get("version") != 1:
-            raise ValueError(f"{folder / MANIFEST}: not a {FORMAT} v1 manifest")
+        m = read_manifest(folder, MANIFEST, FORMAT)
         files = [folder / m["audio"]["onnx"], folder / m["image"]["onnx"]]
         digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
         return cls(int(m["dim"]), int(m["audio"]["sample_rate"]), int(m["image"]["size"]), float(m["image"]["window_m"]),
-                   _session(files[0]), _session(files[1]), folder, digest)
+                   onnx_session(files[0]), onnx_session(files[1]), folder, digest)
 
     def embed_audio(self, clips: np.ndarray) -> np.ndarray:
         """(B, T) clips already through encoder_clip -> (B, dim) float32."""

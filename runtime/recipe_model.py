@@ -17,14 +17,13 @@ same treatment.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from vaf.runtime.encoders import _session
+from vaf.runtime.encoders import onnx_session, read_manifest
 from vaf.runtime.synthesis import ImpactRecipe
 
 FORMAT = "vaf-recipe-model"
@@ -58,17 +57,12 @@ class OnnxRecipeModel:
     @classmethod
     def load(cls, folder: str | Path = DEFAULT_GENERATOR) -> OnnxRecipeModel:
         folder = Path(folder)
-        try:
-            m = json.loads((folder / MANIFEST).read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"{folder}: no readable {MANIFEST} ({e})") from None
-        if m.get("format") != FORMAT or m.get("version") != 1:
-            raise ValueError(f"{folder / MANIFEST}: not a {FORMAT} v1 manifest")
+        m = read_manifest(folder, MANIFEST, FORMAT)
         prototypes = np.load(folder / m["prototypes"], allow_pickle=False).astype(np.float32)
         if prototypes.ndim != 2 or prototypes.shape[1] != m["levels"] * m["dim"]:
             raise ValueError(f"{folder / m['prototypes']}: shape {prototypes.shape}, expected (P, {m['levels'] * m['dim']})")
         return cls(int(m["levels"]), int(m["dim"]), list(m["materials"]), int(m["modes"]), str(m["encoders"]), prototypes,
-                   float(m["ood_threshold"]), _session(folder / m["onnx"]), folder)
+                   float(m["ood_threshold"]), onnx_session(folder / m["onnx"]), folder)
 
     def run(self, features: np.ndarray) -> list[np.ndarray]:
         """Raw ONNX outputs for (B, levels, dim) features."""

@@ -62,6 +62,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, default=6.0, help="simulated time")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--endpoint", default=None, help="use a running server instead of starting one")
+    p.add_argument("--generator", default="auto", choices=("auto", "baked", "realtime", "physics"),
+                   help="which generator sounds the contacts (default: the best the scene has)")
+    p.add_argument("--ab", action="store_true", help="also render every contact with the physics ground truth "
+                   "into demo_physics.wav, for an A/B listen against demo.wav")
     p.set_defaults(run=run)
 
 
@@ -199,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("demo.wav", "demo.png"):
+    for name in ("demo.wav", "demo.png", "demo_physics.wav"):
         if (out / name).exists():  # nothing a user has is overwritten
             print(f"vaf demo: {out / name} exists; choose another --out or move it", file=sys.stderr)
             return 2
@@ -217,8 +221,10 @@ def run(args: argparse.Namespace) -> int:
             splat = client.scene_asset(scene.scene_id, "splat")
 
             mix = np.zeros(int((args.seconds + 1.0) * SAMPLE_RATE))
+            mix_physics = np.zeros_like(mix)
             impacts, materials, round_trips, gen_ms, failures = [], [], [], [], 0
             last_sound: dict = {}
+            generators: list[str] = []
             steps_per_frame = round(FRAME_S / PHYSICS_S)
             frames = int(args.seconds / FRAME_S)
             for frame in range(frames):
@@ -229,9 +235,16 @@ def run(args: argparse.Namespace) -> int:
                 if not pending:
                     continue
                 t0 = time.perf_counter()
-                results = client.contacts([contact_message(scene.scene_id, i.position, i.normal, i.impulse, i.speed,
-                                                           striker=i.striker, sample_rate=SAMPLE_RATE) for i in pending])
+                messages = [contact_message(scene.scene_id, i.position, i.normal, i.impulse, i.speed, striker=i.striker,
+                                            sample_rate=SAMPLE_RATE, generator=args.generator, seed=k)
+                            for k, i in enumerate(pending)]
+                results = client.contacts(messages)
                 round_trips.append((time.perf_counter() - t0) * 1e3 / len(pending))
+                if args.ab:
+                    for impact, result in zip(pending, client.contacts([{**m, "generator": "physics"} for m in messages])):
+                        if not isinstance(result, RemoteError):
+                            start = int(impact.time * SAMPLE_RATE)
+                            mix_physics[start : start + result.pcm.size] += result.pcm[: mix.size - start] / 32767.0
                 for impact, result in zip(pending, results):
                     if isinstance(result, RemoteError):
                         failures += 1
@@ -241,6 +254,7 @@ def run(args: argparse.Namespace) -> int:
                     mix[start : start + pcm.size] += pcm[: mix.size - start]
                     impacts.append(impact)
                     materials.append(result.material)
+                    generators.append(result.generator)
                     gen_ms.append(result.gen_ms)
             stats = client.stats()
     finally:
@@ -252,9 +266,12 @@ def run(args: argparse.Namespace) -> int:
     if peak > 0.98:  # a limiter would colour the sound; scaling keeps the mix honest
         mix *= 0.98 / peak
     write_wav(out / "demo.wav", mix, SAMPLE_RATE)
+    if args.ab:
+        write_wav(out / "demo_physics.wav", mix_physics * 0.98 / max(float(np.abs(mix_physics).max()), 0.98), SAMPLE_RATE)
     (out / "demo.png").write_bytes(render_png(splat, impacts, materials, mix.astype(np.float32)))
     counts = {m: materials.count(m) for m in sorted({m for m in materials if m})}
-    print(f"contacts sounded: {len(impacts)} ({failures} rejected); by material: {counts}")
+    print(f"contacts sounded: {len(impacts)} ({failures} rejected); by material: {counts}; by generator: "
+          f"{ {g: generators.count(g) for g in sorted(set(generators))} }")
     if gen_ms:
         rt = np.array(round_trips)
         print(f"per-contact round trip (batch time / batch size): p50 {np.median(rt):.3f} ms, p99 {np.percentile(rt, 99):.3f} ms")

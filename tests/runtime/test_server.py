@@ -30,7 +30,7 @@ def test_hello_lists_capabilities_and_scenes(client):
     assert {"hello", "ping", "scenes", "load_scene", "scene_asset", "contact", "contacts", "stats"} <= set(hello["capabilities"])
     assert "localize" in hello["capabilities"] and "shape" not in hello["capabilities"]  # embedded encoders
     demo = next(s for s in hello["scenes"] if s["name"] == "demo")
-    assert demo["loaded"] is True and demo["generators"] == ["physics"] and demo["localize"] is True
+    assert demo["loaded"] is True and demo["generators"] == ["realtime", "physics"] and demo["localize"] is True
 
 
 def test_load_scene_states_frame_and_segments(client):
@@ -54,7 +54,8 @@ def test_scene_assets_download_in_chunks(client):
 
 def test_contact_audio_is_the_physics_recipe_rendered(client):
     point, normal, i = surface_point("ceramic")
-    audio = client.contact("demo", point, normal, impulse=0.04, speed=1.5, striker="steel", seed=11, format="f32")
+    audio = client.contact("demo", point, normal, impulse=0.04, speed=1.5, striker="steel", seed=11, format="f32",
+                           generator="physics")
     a = BUNDLE.acoustics
     u = a.unit[i]
     recipe = ImpactRecipe(a.freq_hz[u], a.decay_per_s[u], a.gains[i], *(float(x) for x in a.noise[u]))

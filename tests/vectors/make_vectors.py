@@ -19,6 +19,8 @@ import msgpack
 import numpy as np
 
 from vaf.runtime.encoders import OnnxEncoders
+from vaf.runtime.generators import GeneratorSet
+from vaf.runtime.recipe_model import OnnxRecipeModel
 from vaf.runtime.scene_bundle import SceneBundle
 from vaf.runtime.scenes import DEMO_SCENE, SceneCatalog
 from vaf.runtime.service import Service
@@ -80,7 +82,8 @@ def vectors() -> list[dict]:
 
 
 def main() -> None:
-    service = Service(SceneCatalog(["demo"]), encoders=OnnxEncoders.load())
+    # as `vaf serve` runs by default: the embedded encoders and real-time generator
+    service = Service(SceneCatalog(["demo"]), encoders=OnnxEncoders.load(), generator_set=GeneratorSet.default(OnnxRecipeModel.load()))
     index = []
     for vec in vectors():
         request = vec.pop("request_bytes", None) or msgpack.packb(vec["request"], use_bin_type=True)

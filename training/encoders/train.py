@@ -18,6 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from vaf.training.data.pairs import Pair, load_pairs
+from vaf.training.checkpoints import resume, save_checkpoint
 from vaf.training.encoders.models import build_encoder
 
 DEFAULT_AUDIO = {"type": "audio_cnn", "sample_rate": 24000, "n_mels": 64, "channels": [32, 64, 128], "dim": 64}
@@ -112,17 +113,8 @@ def train_encoders(dataset: str | Path, out: str | Path, config: TrainConfig | N
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(train) // config.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.epochs * steps_per_epoch)
-    start, history = 0, []
     checkpoint = out / "checkpoint.pt"
-    if checkpoint.exists():  # resume
-        state = torch.load(checkpoint, weights_only=False)
-        if state["config"] != asdict(config):
-            raise ValueError(f"{checkpoint} was trained with another config; use a new --out to start over")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        start, history = state["epoch"], state["history"]
-        gen.set_state(state["gen"])
+    start, history = resume(checkpoint, asdict(config), gen, model=model, opt=opt, sched=sched)
     audio, crops, groups = _tensors(train)
     bar = tqdm(range(start, config.epochs), desc="encoders", unit="epoch", disable=not progress, initial=start, total=config.epochs)
     for epoch in bar:
@@ -141,8 +133,7 @@ def train_encoders(dataset: str | Path, out: str | Path, config: TrainConfig | N
         entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "test_within_scene_acc": within_scene_accuracy(model, test)}
         history.append(entry)
         bar.set_postfix(loss=f"{entry['loss']:.3f}", test_acc=f"{entry['test_within_scene_acc']:.3f}")
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch + 1,
-                    "history": history, "config": asdict(config), "gen": gen.get_state()}, checkpoint)
+        save_checkpoint(checkpoint, asdict(config), epoch + 1, history, gen, model=model, opt=opt, sched=sched)
     torch.save({"model": model.state_dict(), "config": asdict(config)}, out / "encoders.pt")
     report = {"dataset": str(dataset), "train_pairs": len(train), "test_pairs": len(test), "history": history,
               "config": asdict(config)}

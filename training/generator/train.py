@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from vaf.runtime.encoders import DEFAULT_ENCODERS
+from vaf.training.checkpoints import resume, save_checkpoint
 from vaf.training.generator import synth
 from vaf.training.generator.data import HitSet, load_hits
 from vaf.training.generator.losses import SpectralLoss
@@ -104,17 +105,8 @@ def train_generator(dataset: str | Path, out: str | Path, config: GeneratorTrain
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(train) // config.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1)
-    start, history = 0, []
     checkpoint = out / "checkpoint.pt"
-    if checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
-        if state["config"] != asdict(config):
-            raise ValueError(f"{checkpoint} was trained with another config; use a new --out to start over")
-        net.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        start, history = state["epoch"], state["history"]
-        gen.set_state(state["gen"])
+    start, history = resume(checkpoint, asdict(config), gen, model=net, opt=opt, sched=sched)
     bar = tqdm(range(start, config.epochs), desc="generator", unit="epoch", disable=not progress, initial=start,
                total=config.epochs)
     for epoch in bar:
@@ -133,8 +125,7 @@ def train_generator(dataset: str | Path, out: str | Path, config: GeneratorTrain
         entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "held_out": held_out.evaluate(net)}
         history.append(entry)
         bar.set_postfix(loss=f"{entry['loss']:.3f}", held_out_spectral=f"{entry['held_out']['spectral']:.3f}")
-        torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch + 1,
-                    "history": history, "config": asdict(config), "gen": gen.get_state()}, checkpoint)
+        save_checkpoint(checkpoint, asdict(config), epoch + 1, history, gen, model=net, opt=opt, sched=sched)
     prototypes, threshold = feature_prototypes(train.features, seed=config.seed)
     torch.save({"model": net.state_dict(), "config": asdict(config), "encoders": str(encoders), "prototypes": prototypes,
                 "ood_threshold": threshold}, out / "generator.pt")

@@ -1,0 +1,60 @@
+"""Real-time generator cost per contact (record in docs/benchmarks.md).
+
+    .venv/bin/python benchmarks/bench_generator.py [--contacts 2000]
+
+On the embedded demo scene with the embedded model, one contact at a time as the server does:
+1. features -> recipe: OnnxRecipeModel.predict on one (3, D) query (onnxruntime, 1 thread);
+2. the whole generator step: feature-field query at the surface point + predict;
+3. the same plus rendering 0.5 s at 48 kHz with the native synthesizer (what a contact costs
+   before the transport), beside the physics generator's cost for the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+
+from vaf.runtime.generators import PhysicsGenerator, RealtimeGenerator
+from vaf.runtime.recipe_model import OnnxRecipeModel
+from vaf.runtime.scenes import SceneCatalog
+from vaf.runtime.synthesis import Excitation, render
+
+
+def timed(fn, n: int) -> np.ndarray:
+    out = np.empty(n)
+    for i in range(n):
+        t0 = time.perf_counter()
+        fn(i)
+        out[i] = (time.perf_counter() - t0) * 1e3
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--contacts", type=int, default=2000)
+    args = parser.parse_args()
+    scene = SceneCatalog(["demo"]).load("demo")
+    model = OnnxRecipeModel.load()
+    realtime, physics = RealtimeGenerator(model), PhysicsGenerator()
+    rng = np.random.default_rng(0)
+    index = rng.integers(len(scene.surface.points), size=args.contacts)
+    features, _ = scene.feature_field.query(scene.surface.points[index])
+    excitation = Excitation.from_materials(0.05, 1.5, "wood", "wood")
+    rows = {
+        "features -> recipe (onnxruntime)": timed(lambda i: model.predict(features[i : i + 1]), args.contacts),
+        "realtime generator step (field query + predict)": timed(lambda i: realtime.generate(scene, index[i : i + 1]), args.contacts),
+        "realtime step + render 0.5 s 48 kHz": timed(
+            lambda i: render(realtime.generate(scene, index[i : i + 1])[0].recipe, excitation, 48000, 24000), args.contacts),
+        "physics step + render 0.5 s 48 kHz": timed(
+            lambda i: render(physics.generate(scene, index[i : i + 1])[0].recipe, excitation, 48000, 24000), args.contacts),
+    }
+    print(f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {args.contacts} contacts, demo scene")
+    for name, ms in rows.items():
+        print(f"{name}: p50 {np.median(ms):.3f} ms, p99 {np.percentile(ms, 99):.3f} ms")
+
+
+if __name__ == "__main__":
+    main()
