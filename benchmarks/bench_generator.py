@@ -40,7 +40,8 @@ def main() -> None:
     model = OnnxRecipeModel.load()
     realtime, physics = RealtimeGenerator(model), PhysicsGenerator()
     rng = np.random.default_rng(0)
-    index = rng.integers(len(scene.surface.points), size=args.contacts)
+    _, found = scene.feature_field.query(scene.surface.points)
+    index = rng.choice(np.nonzero(found)[0], size=args.contacts)  # spots some view saw
     features, _ = scene.feature_field.query(scene.surface.points[index])
     excitation = Excitation.from_materials(0.05, 1.5, "wood", "wood")
     rows = {
