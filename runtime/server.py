@@ -254,6 +254,8 @@ def run_proxy(bind: str, backend: str, worker_command: list[str], workers: int, 
         if auth:
             auth.stop()
         ctx.term()
+        if backend.startswith("ipc://"):  # ZeroMQ leaves the socket file behind
+            Path(backend[len("ipc://"):]).unlink(missing_ok=True)
         log.info("stopped", extra={"fields": {"workers": workers}})
 
 

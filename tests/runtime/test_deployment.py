@@ -58,13 +58,16 @@ def test_curve_keys_encrypt_and_authenticate(tmp_path, start_server):
         assert srv.stop() == 0
 
 
-def test_request_sent_before_workers_connect_is_answered(start_server):
+def test_request_sent_before_workers_connect_is_answered(start_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where the proxy puts its backend socket
     srv = start_server(["--workers", "1"])
     try:
         with Client(srv.endpoint, timeout=60.0) as c:  # one request, no retry: it must wait, not be dropped
             assert c.hello()["protocol"] == 1
+        assert list(tmp_path.glob("vaf-backend-*.ipc"))
     finally:
         assert srv.stop() == 0
+    assert not list(tmp_path.glob("vaf-backend-*.ipc"))  # the proxy removes its socket file on exit
 
 
 def test_workers_behind_proxy_survive_a_worker_crash(start_server):
