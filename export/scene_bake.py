@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from vaf.runtime.preprocess import crop_or_pad, rms_normalise
+from vaf.runtime.preprocess import finish_clip
 from vaf.runtime.scene_bundle import BakedBank, SceneBundle
 
 BATCH = 32
@@ -51,7 +51,7 @@ def bake_scene(bundle_dir: str | Path, out: str | Path, model_path: str | Path, 
     clips = []
     for i in tqdm(range(0, len(queries), BATCH), desc="baking", unit="batch", disable=not progress):
         audio = model.sample(queries[i : i + BATCH], steps, cfg_scale, eta, seed + i).numpy()
-        clips += [rms_normalise(c) if np.any(c) else c for c in (crop_or_pad(a, model.sample_rate) for a in audio)]
+        clips += [finish_clip(a, model.sample_rate) for a in audio]
     audio = np.stack(clips).reshape(len(ids), variations, -1)
     bundle.baked = BakedBank(ids, audio.astype(np.float16), model.sample_rate,
                              {"model": str(model_path), "steps": steps, "cfg_scale": cfg_scale, "eta": eta, "seed": seed,

@@ -105,10 +105,9 @@ class BakedGenerator(Generator):
     def generate(self, scene: LoadedScene, surface_index: np.ndarray) -> list[SoundSource]:
         bank = scene.bundle.baked
         assert bank is not None
-        rows = {int(s): i for i, s in enumerate(bank.segment_ids)}
         out = []
         for part in scene.surface.labels[surface_index, 1]:
-            row = rows.get(int(part))
+            row = bank.rows.get(int(part))
             if row is None:
                 raise CannotSound(f"part {int(part)} has no baked sounds")
             clip = bank.audio[row, int(self.rng.integers(bank.audio.shape[1]))].astype(np.float32)

@@ -60,6 +60,13 @@ def rms_normalise(audio: np.ndarray, target: float = TARGET_RMS) -> np.ndarray:
     return (audio * (target / rms)).astype(np.float32)
 
 
+def finish_clip(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """A clean generated clip through the seed's crop/pad and RMS normalisation (no denoising: there is no
+    noise to remove; silence stays silence). (N,) -> (0.5 * rate,) float32."""
+    clip = crop_or_pad(np.asarray(audio, np.float32), sample_rate)
+    return rms_normalise(clip) if np.any(clip) else clip
+
+
 def preprocess(audio: np.ndarray, sample_rate: int, noise: np.ndarray | None = None) -> np.ndarray:
     """The seed's pipeline: denoise, crop/pad to 0.5 s from the onset, RMS 0.01. Returns (0.5 * rate,) float32."""
     return rms_normalise(crop_or_pad(spectral_gate(audio, sample_rate, noise), sample_rate))

@@ -106,6 +106,7 @@ class BakedBank:
             raise ValueError(f"baked: audio shape {self.audio.shape} does not match {len(self.segment_ids)} segment ids")
         if not np.all(np.isfinite(self.audio.astype(np.float32))):
             raise ValueError("baked: audio has NaN or infinite samples")
+        self.rows = {int(s): i for i, s in enumerate(self.segment_ids)}  # segment id -> row of audio
 
     def save(self, path: Path) -> None:
         np.savez(path, segment_ids=self.segment_ids.astype(np.int32), audio=self.audio.astype(np.float16))

@@ -35,7 +35,7 @@ from scipy.linalg import sqrtm
 from scipy.ndimage import gaussian_filter
 
 from vaf.runtime.encoders import OnnxEncoders
-from vaf.runtime.preprocess import crop_or_pad, rms_normalise
+from vaf.runtime.preprocess import finish_clip
 from vaf.training.encoders.logmel import LogMel
 from vaf.training.generator.data import HitSet
 
@@ -49,12 +49,6 @@ class Clips:
     name: str
     audio: np.ndarray
     ms_per_hit: float | None = None
-
-
-def finish_clip(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """A clean generated clip through the seed's crop/pad and RMS normalisation (silence stays silence)."""
-    clip = crop_or_pad(np.asarray(audio, np.float32), sample_rate)
-    return rms_normalise(clip) if np.any(clip) else clip
 
 
 def mel_power(audio: np.ndarray, sample_rate: int) -> np.ndarray:
