@@ -12,6 +12,7 @@ import torch
 from vaf.export.encoders import OPSET
 from vaf.runtime.encoders import OnnxEncoders
 from vaf.runtime.recipe_model import FORMAT, MANIFEST
+from vaf.runtime.segment_geometry import GEOMETRY_DIM
 from vaf.training.generator.models import RuntimeRecipe
 from vaf.training.generator.train import load_generator
 
@@ -34,14 +35,18 @@ def export_generator(checkpoint: str | Path, out: str | Path, encoders: OnnxEnco
     out.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(RuntimeRecipe(net).eval(), (torch.zeros(2, c.levels, c.feature_dim),), str(out / "recipe.onnx"),
-                          input_names=["features"], output_names=["freq_hz", "decay_per_s", "gain", "noise", "material_probs"],
-                          dynamic_axes={name: {0: "batch"} for name in
-                                        ("features", "freq_hz", "decay_per_s", "gain", "noise", "material_probs")},
+        inputs = {"features": torch.zeros(2, c.levels, c.feature_dim)}
+        if c.geometry:
+            inputs["geometry"] = torch.zeros(2, GEOMETRY_DIM)
+        outputs = ["freq_hz", "decay_per_s", "gain", "noise", "material_probs"]
+        torch.onnx.export(RuntimeRecipe(net).eval(), tuple(inputs.values()), str(out / "recipe.onnx"),
+                          input_names=list(inputs), output_names=outputs,
+                          dynamic_axes={name: {0: "batch"} for name in [*inputs, *outputs]},
                           opset_version=OPSET, dynamo=False)
     np.save(out / "prototypes.npy", np.asarray(state["prototypes"], np.float32))
     manifest = {"format": FORMAT, "version": 1, "onnx": "recipe.onnx", "prototypes": "prototypes.npy",
-                "ood_threshold": state["ood_threshold"], "levels": c.levels, "dim": c.feature_dim, "materials": c.materials,
+                "ood_threshold": state["ood_threshold"], "levels": c.levels, "dim": c.feature_dim,
+                "geometry": c.geometry, "materials": c.materials,
                 "modes": c.modes_out, "encoders": encoders.fingerprint, "source": source or {"checkpoint": str(checkpoint)}}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return out

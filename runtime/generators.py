@@ -66,7 +66,8 @@ class PhysicsGenerator(Generator):
 
 
 class RealtimeGenerator(Generator):
-    """The vision-conditioned recipe network (ONNX): multi-level features at the hit -> recipe and material.
+    """The vision-conditioned recipe network (ONNX): multi-level features at the hit (and, for models that
+    read it, the extents of the struck subpart and part) -> recipe and material.
 
     Needs scene features made by the encoders the model was trained with (manifest ``encoders``)."""
 
@@ -83,8 +84,16 @@ class RealtimeGenerator(Generator):
         features, found = scene.feature_field.query(scene.surface.points[surface_index])
         if not found.all():
             raise CannotSound(f"no Gaussian with features within {scene.feature_field.max_distance} m of the contact")
+        geometry = None
+        if self.model.geometry:
+            assert scene.geometry is not None
+            labels = scene.surface.labels[surface_index]
+            try:
+                geometry = scene.geometry.describe(labels[:, 0], labels[:, 1])
+            except KeyError as e:
+                raise CannotSound(str(e.args[0])) from None
         try:
-            prediction = self.model.predict(features)
+            prediction = self.model.predict(features, geometry)
         except ValueError as e:  # e.g. NaN features in the bundle
             raise CannotSound(str(e)) from None
         return [SoundSource(r, m) for r, m in zip(prediction.recipes, prediction.materials)]

@@ -3,8 +3,9 @@
 
     generator.json      format, version, levels, dim, materials, modes, encoders (fingerprint of the
                         encoders whose features it reads), source (how it was trained)
-    recipe.onnx         features (B, levels, dim) -> freq_hz, decay_per_s, gain (B, modes),
-                        noise (B, 4), material_probs (B, len(materials))
+    recipe.onnx         features (B, levels, dim) [, geometry (B, 6) when the manifest's ``geometry``
+                        is true: ln extents of the struck subpart and part, runtime/segment_geometry.py]
+                        -> freq_hz, decay_per_s, gain (B, modes), noise (B, 4), material_probs (B, len(materials))
     prototypes.npy      (P, levels * dim) float32: centroids of the training features, for the
                         out-of-distribution rule below
 
@@ -24,6 +25,7 @@ import numpy as np
 import onnxruntime as ort
 
 from vaf.runtime.encoders import onnx_session, read_manifest
+from vaf.runtime.segment_geometry import GEOMETRY_DIM
 from vaf.runtime.synthesis import ImpactRecipe
 
 FORMAT = "vaf-recipe-model"
@@ -49,6 +51,7 @@ class OnnxRecipeModel:
     materials: list[str]
     modes: int
     encoders: str
+    geometry: bool
     prototypes: np.ndarray
     ood_threshold: float
     session: ort.InferenceSession
@@ -61,12 +64,16 @@ class OnnxRecipeModel:
         prototypes = np.load(folder / m["prototypes"], allow_pickle=False).astype(np.float32)
         if prototypes.ndim != 2 or prototypes.shape[1] != m["levels"] * m["dim"]:
             raise ValueError(f"{folder / m['prototypes']}: shape {prototypes.shape}, expected (P, {m['levels'] * m['dim']})")
-        return cls(int(m["levels"]), int(m["dim"]), list(m["materials"]), int(m["modes"]), str(m["encoders"]), prototypes,
+        return cls(int(m["levels"]), int(m["dim"]), list(m["materials"]), int(m["modes"]), str(m["encoders"]),
+                   bool(m.get("geometry", False)), prototypes,
                    float(m["ood_threshold"]), onnx_session(folder / m["onnx"]), folder)
 
-    def run(self, features: np.ndarray) -> list[np.ndarray]:
-        """Raw ONNX outputs for (B, levels, dim) features."""
-        return self.session.run(None, {"features": np.ascontiguousarray(features, np.float32)})
+    def run(self, features: np.ndarray, geometry: np.ndarray | None) -> list[np.ndarray]:
+        """Raw ONNX outputs for (B, levels, dim) features (and (B, GEOMETRY_DIM) geometry if the model reads it)."""
+        feeds = {"features": np.ascontiguousarray(features, np.float32)}
+        if self.geometry:
+            feeds["geometry"] = np.ascontiguousarray(geometry, np.float32)
+        return self.session.run(None, feeds)
 
     def nearest_prototype(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(B, levels, dim) unit rows -> similarity (B,) to the nearest prototype and that prototype (B, levels, dim)."""
@@ -75,21 +82,30 @@ class OnnxRecipeModel:
         best = sims.argmax(axis=1)
         return sims[np.arange(len(best)), best], self.prototypes[best].reshape(-1, self.levels, self.dim) * np.sqrt(self.levels)
 
-    def predict(self, features: np.ndarray) -> Prediction:
-        """(B, levels, dim) finite unit-row features (ValueError otherwise, naming the problem) -> recipes."""
+    def predict(self, features: np.ndarray, geometry: np.ndarray | None = None) -> Prediction:
+        """(B, levels, dim) finite unit-row features and, if the model reads it, (B, GEOMETRY_DIM) geometry
+        (ValueError otherwise, naming the problem) -> recipes."""
         features = np.asarray(features, np.float32)
         if features.ndim != 3 or features.shape[1:] != (self.levels, self.dim):
             raise ValueError(f"features: shape {features.shape}, expected (B, {self.levels}, {self.dim})")
         if not np.all(np.isfinite(features)):
             raise ValueError("features: NaN or infinite values")
+        if self.geometry:
+            if geometry is None:
+                raise ValueError(f"geometry: this model ({self.path}) reads the struck segments' extents; none given")
+            geometry = np.asarray(geometry, np.float32)
+            if geometry.shape != (len(features), GEOMETRY_DIM):
+                raise ValueError(f"geometry: shape {geometry.shape}, expected ({len(features)}, {GEOMETRY_DIM})")
+            if not np.all(np.isfinite(geometry)):
+                raise ValueError("geometry: NaN or infinite values")
         similarity, prototype = self.nearest_prototype(features)
         replaced = similarity < self.ood_threshold
         features = np.where(replaced[:, None, None], prototype, features)
-        freq, decay, gain, noise, probs = self.run(features)
+        freq, decay, gain, noise, probs = self.run(features, geometry)
         bad = ~(np.isfinite(freq).all(1) & np.isfinite(decay).all(1) & np.isfinite(gain).all(1) & np.isfinite(noise).all(1)
                 & (np.abs(gain).max(1) > 0))
         if bad.any():
-            fixed = self.run(prototype[bad])
+            fixed = self.run(prototype[bad], None if geometry is None else geometry[bad])
             for out, again in zip((freq, decay, gain, noise, probs), fixed):
                 out[bad] = again
             replaced = replaced | bad

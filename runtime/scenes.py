@@ -12,6 +12,7 @@ from scipy.spatial import cKDTree
 from vaf.runtime.feature_field import FeatureField
 from vaf.runtime.localization import SceneLocalizer
 from vaf.runtime.scene_bundle import SceneBundle
+from vaf.runtime.segment_geometry import SegmentGeometry
 
 DEMO_SCENE = Path(__file__).resolve().parent / "assets" / "demo_scene"
 DEFAULT_SURFACE_TOLERANCE = 0.05  # metres: a contact farther than this from every surface is rejected
@@ -65,6 +66,16 @@ class LoadedScene:
     splat: bytes  # the .ply as loaded, for scene_asset
     localizer: SceneLocalizer | None = None  # when the bundle has features
     feature_field: FeatureField | None = None  # likewise
+    geometry: SegmentGeometry | None = None  # likewise: segment extents for the real-time generator
+
+    @classmethod
+    def of(cls, scene_id: str, bundle: SceneBundle, splat: bytes = b"") -> LoadedScene:
+        """The scene with its surface index and, when the bundle has features, what reads them."""
+        if bundle.features is None:
+            return cls(scene_id, bundle, SceneSurface.of(bundle), splat)
+        return cls(scene_id, bundle, SceneSurface.of(bundle), splat, SceneLocalizer(bundle),
+                   FeatureField(bundle.gaussians.positions, bundle.features),
+                   SegmentGeometry(bundle.gaussians.positions, bundle.labels))
 
     @property
     def collision_mesh(self) -> bytes | None:
@@ -122,11 +133,6 @@ class SceneCatalog:
         scene_id, folder = self.resolve(ref)
         if scene_id not in self.loaded:
             bundle = SceneBundle.load(folder)
-            splat = (folder / "gaussians.ply").read_bytes()
-            localizer = field = None
-            if bundle.features is not None:
-                localizer = SceneLocalizer(bundle)
-                field = FeatureField(bundle.gaussians.positions, bundle.features)
-            self.loaded[scene_id] = LoadedScene(scene_id, bundle, SceneSurface.of(bundle), splat, localizer, field)
+            self.loaded[scene_id] = LoadedScene.of(scene_id, bundle, (folder / "gaussians.ply").read_bytes())
             log.info("scene loaded", extra={"fields": {"scene_id": scene_id, "gaussians": len(bundle.gaussians)}})
         return self.loaded[scene_id]

@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--encoders", default=None, help="ONNX encoders whose features condition it (default: the embedded ones)")
     g.add_argument("--input", choices=("features", "patch"), default="features",
                    help="'patch': the seed's local-RGB-patch variant, a baseline for `vaf eval generator --local`")
+    g.add_argument("--geometry", action=argparse.BooleanOptionalAction, default=None,
+                   help="also read the struck subpart's and part's extents, measured on the scene's Gaussians "
+                   "(default: on for --input features, off for the patch baseline)")
     g.add_argument("--epochs", type=int, default=20)
     g.add_argument("--batch", type=int, default=32)
     g.add_argument("--lr", type=float, default=2e-3)
@@ -108,10 +111,11 @@ def train_generator_command(args: argparse.Namespace) -> int:
     from vaf.training.generator.models import RecipeConfig
     from vaf.training.generator.train import GeneratorTrainConfig, train_generator
 
+    geometry = args.input == "features" if args.geometry is None else args.geometry
     try:
         encoders = OnnxEncoders.load(args.encoders or DEFAULT_ENCODERS)
         config = GeneratorTrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, views=args.views,
-                                      model=asdict(RecipeConfig(input=args.input, feature_dim=encoders.dim)))
+                                      model=asdict(RecipeConfig(input=args.input, feature_dim=encoders.dim, geometry=geometry)))
         report = train_generator(args.dataset, args.out, config, encoders.path, args.cache)
         runtime = None
         if args.input == "features":

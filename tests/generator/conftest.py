@@ -9,7 +9,8 @@ from vaf.export.generator import export_generator
 from vaf.training.generator.data import load_hits
 from vaf.training.generator.train import GeneratorTrainConfig, train_generator
 
-TINY_RECIPE = {"type": "recipe_mlp", "feature_dim": 16, "hidden": 32, "layers": 1, "grid_bins": 32, "modes_out": 8}
+TINY_RECIPE = {"type": "recipe_mlp", "feature_dim": 16, "geometry": True, "hidden": 32, "layers": 1, "grid_bins": 32,
+               "modes_out": 8}
 
 
 @pytest.fixture(scope="session")

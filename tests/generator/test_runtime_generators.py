@@ -112,14 +112,23 @@ def test_bad_features_fall_back_or_fail_clearly(start_server, feature_scene, tin
 def test_recipe_model_rejects_nan_and_replaces_out_of_distribution(tiny_generator):
     _, runtime = tiny_generator
     model = OnnxRecipeModel.load(runtime)
+    ok = np.zeros((1, model.levels, model.dim), np.float32)
+    ok[..., 0] = 1.0
+    size = np.log(np.full((1, 6), 0.1, np.float32))
     with pytest.raises(ValueError, match="features: NaN"):
-        model.predict(np.full((1, model.levels, model.dim), np.nan, np.float32))
+        model.predict(np.full((1, model.levels, model.dim), np.nan, np.float32), size)
     with pytest.raises(ValueError, match="features: shape"):
-        model.predict(np.zeros((1, model.levels + 1, model.dim), np.float32))
+        model.predict(np.zeros((1, model.levels + 1, model.dim), np.float32), size)
+    with pytest.raises(ValueError, match="geometry: this model"):
+        model.predict(ok)
+    with pytest.raises(ValueError, match="geometry: NaN"):
+        model.predict(ok, np.full((1, 6), np.nan, np.float32))
+    with pytest.raises(ValueError, match="geometry: shape"):
+        model.predict(ok, np.zeros((2, 6), np.float32))
     rng = np.random.default_rng(0)
     strange = rng.normal(size=(16, model.levels, model.dim)).astype(np.float32)
     strange /= np.linalg.norm(strange, axis=2, keepdims=True)
-    p = model.predict(strange)
+    p = model.predict(strange, np.repeat(size, 16, axis=0))
     assert p.replaced.any()  # random directions are far from every training feature
     for r in p.recipes:
         assert np.isfinite(r.gain).all() and np.abs(r.gain).max() > 0 and np.isfinite(r.freq_hz).all()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vaf.export.scene_bake import segment_features
+from vaf.runtime.generators import CannotSound, RealtimeGenerator
 from vaf.runtime.recipe_model import DEFAULT_GENERATOR, MANIFEST, OnnxRecipeModel
 from vaf.runtime.scene_bundle import SceneBundle
-from vaf.runtime.scenes import DEMO_SCENE
+from vaf.runtime.scenes import DEMO_SCENE, LoadedScene
 from vaf.runtime.synthesis import Excitation, render
 from vaf.training.eval.generator import t60
 
@@ -18,17 +18,26 @@ METALS = ("steel", "aluminium")
 
 @pytest.fixture(scope="module")
 def demo_parts():
-    bundle = SceneBundle.load(DEMO_SCENE)
-    ids, features = segment_features(bundle)
-    model = OnnxRecipeModel.load()
-    prediction = model.predict(features)
+    """Each part of the demo scene struck once, through the runtime's real-time generator, at the surface
+    sample nearest the part's centre."""
+    scene = LoadedScene.of("demo", SceneBundle.load(DEMO_SCENE))
+    generator = RealtimeGenerator(OnnxRecipeModel.load())
     rate, excitation = 48000, Excitation.from_materials(0.05, 1.5, "wood", "wood")
     parts = {}
-    for sid, recipe in zip(ids, prediction.recipes):
-        seg = bundle.segment(int(sid))
-        audio = render(recipe, excitation, rate, rate)  # 1 s
-        parts[int(sid)] = {"material": seg.material, "role": (seg.label or "").split("/")[-1], "size": float(np.ptp(np.array(seg.bbox), axis=0).max()),
-                           "t60": t60(audio, rate), "audio": audio}
+    for seg in scene.bundle.segments:
+        on_part = np.flatnonzero(scene.surface.labels[:, 1] == seg.id)
+        if seg.level != "part" or not on_part.size:
+            continue
+        centre = np.mean(np.array(seg.bbox), axis=0)
+        index = on_part[np.argmin(np.linalg.norm(scene.surface.points[on_part] - centre, axis=1))]
+        try:
+            source = generator.generate(scene, np.array([index]))[0]
+        except CannotSound:  # no view saw this spot
+            continue
+        audio = render(source.recipe, excitation, rate, rate)  # 1 s
+        parts[seg.id] = {"material": seg.material, "role": (seg.label or "").split("/")[-1], "size": float(np.ptp(np.array(seg.bbox), axis=0).max()),
+                         "t60": t60(audio, rate), "audio": audio}
+    assert len(parts) > 10
     return parts
 
 

@@ -35,6 +35,22 @@ def test_hits_carry_features_targets_and_contacts(tiny_hits):
     assert np.all(train.level > 0) and np.all(train.impulse > 0)
 
 
+def test_hits_carry_the_struck_segments_extents(tiny_hits):
+    train, _ = tiny_hits
+    assert train.geometry.shape == (len(train), 6) and np.isfinite(train.geometry).all()
+    extents = np.exp(train.geometry)
+    assert np.all(extents[:, 0] <= extents[:, 3] * 1.05)  # a subpart is no longer than its part
+    assert np.all(np.diff(extents[:, :3], axis=1) <= 0)  # largest first
+
+
+def test_a_geometry_model_needs_geometry(tiny_recipe, tiny_hits):
+    net = build_generator(tiny_recipe)
+    with pytest.raises(ValueError, match="geometry"):
+        net(torch.tensor(tiny_hits[0].features[:2]))
+    without = build_generator({**tiny_recipe, "geometry": False})
+    assert without(torch.tensor(tiny_hits[0].features[:2]))["gain"].shape == (2, tiny_recipe["grid_bins"])
+
+
 def test_a_few_steps_lower_the_loss(tiny_hits, tiny_recipe):
     train, _ = tiny_hits
     torch.manual_seed(0)
@@ -57,10 +73,10 @@ def test_a_few_steps_lower_the_loss(tiny_hits, tiny_recipe):
 def test_onnx_matches_torch(tiny_generator, tiny_hits):
     folder, runtime = tiny_generator
     net = load_generator(folder / "generator.pt")
-    features = tiny_hits[1].features[:8]
+    features, geometry = tiny_hits[1].features[:8], tiny_hits[1].geometry[:8]
     with torch.no_grad():
-        expected = [t.numpy() for t in RuntimeRecipe(net)(torch.tensor(features))]
-    got = OnnxRecipeModel.load(runtime).run(features)
+        expected = [t.numpy() for t in RuntimeRecipe(net)(torch.tensor(features), torch.tensor(geometry))]
+    got = OnnxRecipeModel.load(runtime).run(features, geometry)
     for name, e, g in zip(("freq", "decay", "gain", "noise", "material"), expected, got):
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-6 * np.abs(e).max(), err_msg=name)
 

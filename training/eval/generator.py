@@ -215,9 +215,9 @@ def realtime_clips(model_dir: str | Path, hits: HitSet) -> Clips:
 
     model = OnnxRecipeModel.load(model_dir)
     recipes, materials, elapsed = [], [], []
-    for f in hits.features:
+    for f, g in zip(hits.features, hits.geometry):
         t0 = time.perf_counter()
-        p = model.predict(f[None])
+        p = model.predict(f[None], g[None] if model.geometry else None)
         elapsed.append(time.perf_counter() - t0)
         recipes.append(p.recipes[0])
         materials.append(p.materials[0])
@@ -233,7 +233,7 @@ def net_clips(name: str, checkpoint: str | Path, hits: HitSet) -> Clips:
     net = load_generator(checkpoint)
     x = torch.tensor(hits.features if net.config.input == "features" else hits.patches)
     with torch.no_grad():
-        freq, decay, gain, noise, probs = (t.numpy() for t in RuntimeRecipe(net)(x))
+        freq, decay, gain, noise, probs = (t.numpy() for t in RuntimeRecipe(net)(x, torch.tensor(hits.geometry)))
     recipes = [ImpactRecipe(f, d, g, *(float(v) for v in n)) for f, d, g, n in zip(freq, decay, gain, noise)]
     materials = [net.config.materials[i] for i in probs.argmax(axis=1)]
     return Clips(name, render_recipes(recipes, materials, hits))

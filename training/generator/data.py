@@ -25,6 +25,7 @@ from vaf.runtime.encoders import DEFAULT_ENCODERS, OnnxEncoders
 from vaf.runtime.feature_field import FeatureField
 from vaf.runtime.preprocess import clip_and_level
 from vaf.runtime.scene_bundle import SceneBundle
+from vaf.runtime.segment_geometry import SegmentGeometry
 from vaf.runtime.synthesis import Excitation
 from vaf.runtime.wav import read_wav
 from vaf.training.data.capture import read_hits
@@ -41,7 +42,8 @@ class HitSet:
     """N hits. features: (N, 3, D) float32; patches: (N, P, P, 3) float32 RGB in [0, 1]; targets: (N, T)
     float32 preprocessed clips at sample_rate (RMS 0.01); level: (N,) RMS before normalisation;
     impulse: (N,) N*s; speed: (N,) m/s; striker, material, scene, kind: (N,) str; part, subpart: (N,) int;
-    point: (N, 3) metres, where the hit landed."""
+    point: (N, 3) metres, where the hit landed; geometry: (N, GEOMETRY_DIM) float32 ln extents of the struck
+    subpart and part (runtime/segment_geometry.py)."""
 
     features: np.ndarray
     patches: np.ndarray
@@ -56,6 +58,7 @@ class HitSet:
     kind: np.ndarray
     subpart: np.ndarray
     point: np.ndarray
+    geometry: np.ndarray
     sample_rate: int
     skipped: int
 
@@ -105,7 +108,9 @@ def _load_scene(args: tuple) -> dict:
     folder, encoders_dir, views, cache, sample_rate = args
     encoders = OnnxEncoders.load(encoders_dir)
     features = _scene_features(folder, encoders, views, cache)
-    segments = {s.id: s for s in SceneBundle.load(folder / "bundle").segments}
+    bundle = SceneBundle.load(folder / "bundle")
+    segments = {s.id: s for s in bundle.segments}
+    geometry = SegmentGeometry(bundle.gaussians.positions, bundle.labels)
     rows, images, skipped = [], {}, 0
     for hit, feature in zip(read_hits(folder / "hits.jsonl"), features):
         if not np.abs(feature).max() > 0:
@@ -121,7 +126,8 @@ def _load_scene(args: tuple) -> dict:
             images[hit.image] = np.asarray(Image.open(folder / "images" / hit.image), np.float32)[..., :3] / 255.0
         seg = segments[hit.part]
         rows.append((feature, _patch(images[hit.image], hit.pixel), target, level, hit.impulse, hit.speed, hit.striker,
-                     hit.material, folder.name, hit.part, part_kind(seg.label, seg.material), hit.subpart, hit.point))
+                     hit.material, folder.name, hit.part, part_kind(seg.label, seg.material), hit.subpart, hit.point,
+                     geometry.describe(np.array([hit.subpart]), np.array([hit.part]))[0]))
     return {"rows": rows, "skipped": skipped}
 
 
@@ -147,4 +153,4 @@ def load_hits(dataset: str | Path, split: str, encoders: str | Path = DEFAULT_EN
     return HitSet(np.stack(cols[0]).astype(np.float32), np.stack(cols[1]).astype(np.float32), np.stack(cols[2]),
                   np.array(cols[3], np.float64), np.array(cols[4], np.float64), np.array(cols[5], np.float64),
                   np.array(cols[6]), np.array(cols[7]), np.array(cols[8]), np.array(cols[9], np.int64), np.array(cols[10]),
-                  np.array(cols[11], np.int64), np.array(cols[12], np.float64), sample_rate, sum(r["skipped"] for r in results))
+                  np.array(cols[11], np.int64), np.array(cols[12], np.float64), np.stack(cols[13]).astype(np.float32), sample_rate, sum(r["skipped"] for r in results))

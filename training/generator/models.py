@@ -5,6 +5,7 @@ default and the baselines take the same path:
 
     build_generator({"type": "recipe_mlp", "input": "features", "feature_dim": 64, "levels": 3})
     build_generator({"type": "recipe_mlp", "input": "patch", "patch_px": 16})      # the seed's "local" variant
+    build_generator({"type": "recipe_mlp", "geometry": True})   # + the struck segment's extents (runtime/segment_geometry.py)
 
 The network predicts over a fixed log-spaced frequency grid (one candidate mode per bin, with a
 fine offset of at most half a bin, a decay rate and an amplitude), which keeps the spectral
@@ -23,7 +24,10 @@ import torch
 from torch import nn
 
 from vaf.runtime.materials import MATERIALS
+from vaf.runtime.segment_geometry import GEOMETRY_DIM
 
+# ln(extent / 1 m) spans about -7 (1 mm) to 1 (3 m); centred on 10 cm for the network
+GEOMETRY_CENTRE, GEOMETRY_SPREAD = math.log(0.1), 2.0
 TARGET_MATERIALS = tuple(m for m in MATERIALS if m != "rubber")  # what a struck surface can be; rubber only strikes
 
 
@@ -36,6 +40,7 @@ class RecipeConfig:
     feature_dim: int = 64
     levels: int = 3
     patch_px: int = 16
+    geometry: bool = False  # also read the struck subpart's and part's extents (B, GEOMETRY_DIM), ln metres
     hidden: int = 256
     layers: int = 3
     dropout: float = 0.1
@@ -62,14 +67,16 @@ class RecipeConfig:
 
     @property
     def input_size(self) -> int:
-        return self.levels * self.feature_dim if self.input == "features" else 3 * self.patch_px**2
+        image = self.levels * self.feature_dim if self.input == "features" else 3 * self.patch_px**2
+        return image + (GEOMETRY_DIM if self.geometry else 0)
 
     def grid_hz(self) -> np.ndarray:
         return np.geomspace(self.f_min, self.f_max, self.grid_bins)
 
 
 class RecipeNet(nn.Module):
-    """x: (B, levels, feature_dim) or (B, patch_px, patch_px, 3) -> dict of recipe tensors:
+    """x: (B, levels, feature_dim) or (B, patch_px, patch_px, 3), geometry: (B, GEOMETRY_DIM) ln metres when the
+    config reads it -> dict of recipe tensors:
 
     freq_hz, decay_per_s, gain: (B, grid_bins); noise: (B, 4) centre Hz, bandwidth Hz, level per N*s,
     decay 1/s; material_logits: (B, len(materials))."""
@@ -94,15 +101,20 @@ class RecipeNet(nn.Module):
             self.level.bias.fill_(0.0)
             self.noise.bias.copy_(torch.tensor([0.0, 0.0, -3.0, 0.0]))
 
-    def trunk(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.inp(x.reshape(x.shape[0], -1) * (2.0 if self.config.input == "patch" else 1.0))
+    def trunk(self, x: torch.Tensor, geometry: torch.Tensor | None) -> torch.Tensor:
+        x = x.reshape(x.shape[0], -1) * (2.0 if self.config.input == "patch" else 1.0)
+        if self.config.geometry:
+            if geometry is None:
+                raise ValueError("this generator reads geometry (B, 6): pass the struck segments' extents")
+            x = torch.cat([x, (geometry - GEOMETRY_CENTRE) / GEOMETRY_SPREAD], dim=-1)
+        h = self.inp(x)
         for block in self.blocks:
             h = h + block(h)
         return self.norm(h)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, geometry: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         c = self.config
-        h = self.trunk(x)
+        h = self.trunk(x, geometry)
         logit, decay_raw, offset_raw = self.bins(h).chunk(3, dim=-1)
         level = self.level(h)  # (B, 1) natural-log amplitude per N*s
         freq = torch.exp(self.log_grid + self.half_bin * torch.tanh(offset_raw))
@@ -126,8 +138,8 @@ class RuntimeRecipe(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out = self.net(x)
+    def forward(self, x: torch.Tensor, geometry: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        out = self.net(x, geometry)
         _, top = torch.topk(out["gain"], self.net.config.modes_out, dim=-1)
         pick = lambda t: torch.gather(t, 1, top)  # noqa: E731
         return (pick(out["freq_hz"]), pick(out["decay_per_s"]), pick(out["gain"]), out["noise"],

@@ -61,12 +61,13 @@ class GeneratorObjective:
         self.white = synth.white_noise(list(range(NOISE_BANK)), self.frames)
         self.material = torch.tensor([config.materials.index(m) for m in hits.material])
         self.inputs = torch.tensor(hits.features if config.input == "features" else hits.patches)
+        self.geometry = torch.tensor(hits.geometry)
         self.targets = torch.tensor(hits.targets)
         self.log_level = torch.tensor(np.log(np.maximum(hits.level, 1e-12)), dtype=torch.float32)
         self.loudness_weight, self.material_weight = loudness_weight, material_weight
 
     def __call__(self, net: RecipeNet, index: torch.Tensor, noise_seeds: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        out = net(self.inputs[index])
+        out = net(self.inputs[index], self.geometry[index])
         audio = synth.render(out["freq_hz"], out["decay_per_s"], out["gain"], out["noise"], self.tau[index],
                              torch.tensor(self.hits.impulse[index.numpy()], dtype=torch.float32),
                              self.hits.sample_rate, self.frames, self.white[noise_seeds])
