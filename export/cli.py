@@ -28,6 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--views", type=int, default=60)
     b.add_argument("--image-size", type=int, default=128)
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--sam-checkpoint", default=None, help="segment the scene with segment-anything from this local "
+                   "checkpoint (e.g. sam_vit_b_01ec64.pth) instead of the bundle's own segments; use --image-size 512 or more")
+    b.add_argument("--sam-model", default="vit_b", help="the checkpoint's architecture: vit_b, vit_l or vit_h")
+    b.add_argument("--sam-points", type=int, default=16, help="point prompts per side of each view")
+    b.add_argument("--segment-threshold", type=float, default=0.9,
+                   help="with SAM: feature cosine above which neighbouring Gaussians share a segment")
     b.set_defaults(run=build_command)
     k = scsub.add_parser("bake", help="store diffusion samples per part in a copy of a bundle (the `baked` generator)")
     k.add_argument("bundle", help="input bundle folder, with features")
@@ -90,15 +96,26 @@ def bake_command(args: argparse.Namespace) -> int:
 def build_command(args: argparse.Namespace) -> int:
     from vaf.export.scene_build import build_feature_scene
     from vaf.runtime.encoders import DEFAULT_ENCODERS, OnnxEncoders
+    from vaf.runtime.scene_bundle import SceneBundle
 
     try:
         encoders = OnnxEncoders.load(args.encoders or DEFAULT_ENCODERS)
-        bundle = build_feature_scene(args.bundle, args.out, encoders, args.views, args.image_size, args.seed)
+        masks = None
+        if args.sam_checkpoint is not None:
+            from vaf.training.features.masks import SamMasks
+
+            masks = SamMasks.from_checkpoint(args.sam_checkpoint, args.sam_model, points_per_side=args.sam_points)
+        elif sum(s.level == "part" for s in SceneBundle.load(args.bundle).segments) < 2:
+            print("vaf scene build: warning: the bundle has a single part (a plain import?); its features will not tell "
+                  "parts apart. Give --sam-checkpoint to segment it.", file=sys.stderr)
+        bundle = build_feature_scene(args.bundle, args.out, encoders, args.views, args.image_size, args.seed, masks=masks,
+                                     segment_threshold=args.segment_threshold)
     except (ValueError, FileExistsError) as e:
         print(f"vaf scene build: {e}", file=sys.stderr)
         return 2
     print(f"{args.out}: {bundle.name}, features {bundle.features.shape} "
-          f"({100 * bundle.features_source['seen_fraction']:.1f}% of Gaussians seen)")
+          f"({100 * bundle.features_source['seen_fraction']:.1f}% of Gaussians seen), "
+          f"{sum(s.level == 'part' for s in bundle.segments)} parts")
     return 0
 
 

@@ -24,6 +24,9 @@ def export_encoders(checkpoint: str | Path, out: str | Path, source: dict | None
     model = load_encoders(checkpoint)
     audio_cfg, image_cfg = model.audio, model.image
     samples = int(0.5 * audio_cfg.sample_rate)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    # nn.MultiheadAttention's inference fast path (CLIP towers) has no ONNX export; the plain path is the same math
+    torch.backends.mha.set_fastpath_enabled(False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(model.audio, (torch.zeros(2, samples),), str(out / "audio_encoder.onnx"), input_names=["audio"],
@@ -32,7 +35,8 @@ def export_encoders(checkpoint: str | Path, out: str | Path, source: dict | None
         torch.onnx.export(model.image, (torch.zeros(2, 3, image_cfg.size, image_cfg.size),), str(out / "image_encoder.onnx"),
                           input_names=["image"], output_names=["embedding"],
                           dynamic_axes={"image": {0: "batch"}, "embedding": {0: "batch"}}, opset_version=OPSET, dynamo=False)
-    dim = int(model.audio.head.out_features)
+    torch.backends.mha.set_fastpath_enabled(fastpath)
+    dim = int(model.audio.dim)
     manifest = {
         "format": FORMAT,
         "version": 1,

@@ -2,8 +2,9 @@
 
 ``auto`` tries, in order, the generators the server runs that support the scene: baked
 diffusion banks, then the real-time neural generator, then the physics ground truth. A
-generator that cannot sound one particular hit (no features near it) raises
-:class:`CannotSound` and ``auto`` moves on to the next.
+generator that cannot sound one particular hit (no features near it) returns
+:class:`CannotSound` in that hit's place and ``auto`` moves on to the next for that hit.
+Hits are generated in batches (one ONNX call for all the contacts of a request).
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ class Generator(ABC):
     def supports(self, scene: LoadedScene) -> bool: ...
 
     @abstractmethod
-    def generate(self, scene: LoadedScene, surface_index: np.ndarray) -> list[SoundSource]:
-        """One source per hit; surface_index: (B,) indices into scene.surface.points."""
+    def generate(self, scene: LoadedScene, surface_index: np.ndarray) -> list[SoundSource | CannotSound]:
+        """One source per hit, or CannotSound saying why not; surface_index: (B,) indices into scene.surface.points."""
 
 
 class PhysicsGenerator(Generator):
@@ -79,24 +80,31 @@ class RealtimeGenerator(Generator):
     def supports(self, scene: LoadedScene) -> bool:
         return scene.feature_field is not None and scene.bundle.features_source.get("encoders") == self.model.encoders
 
-    def generate(self, scene: LoadedScene, surface_index: np.ndarray) -> list[SoundSource]:
+    def generate(self, scene: LoadedScene, surface_index: np.ndarray) -> list[SoundSource | CannotSound]:
         assert scene.feature_field is not None
+        out: list[SoundSource | CannotSound] = [
+            CannotSound(f"no Gaussian with features within {scene.feature_field.max_distance} m of the contact")
+        ] * len(surface_index)
         features, found = scene.feature_field.query(scene.surface.points[surface_index])
-        if not found.all():
-            raise CannotSound(f"no Gaussian with features within {scene.feature_field.max_distance} m of the contact")
         geometry = None
         if self.model.geometry:
             assert scene.geometry is not None
             labels = scene.surface.labels[surface_index]
+            known = scene.geometry.known(labels[:, 0], labels[:, 1])
+            for i in np.flatnonzero(found & ~known):
+                out[i] = CannotSound(f"segments {labels[i, 0]}/{labels[i, 1]} have no Gaussians to measure")
+            found &= known
+            geometry = scene.geometry.describe(labels[found, 0], labels[found, 1])
+        hits = np.flatnonzero(found)
+        if hits.size:
             try:
-                geometry = scene.geometry.describe(labels[:, 0], labels[:, 1])
-            except KeyError as e:
-                raise CannotSound(str(e.args[0])) from None
-        try:
-            prediction = self.model.predict(features, geometry)
-        except ValueError as e:  # e.g. NaN features in the bundle
-            raise CannotSound(str(e)) from None
-        return [SoundSource(r, m) for r, m in zip(prediction.recipes, prediction.materials)]
+                prediction = self.model.predict(features[hits], geometry)
+            except ValueError as e:  # e.g. NaN features in the bundle
+                failed = set(hits.tolist())
+                return [CannotSound(str(e)) if i in failed else o for i, o in enumerate(out)]
+            for i, recipe, material in zip(hits, prediction.recipes, prediction.materials):
+                out[i] = SoundSource(recipe, material)
+        return out
 
 
 class BakedGenerator(Generator):
@@ -111,14 +119,15 @@ class BakedGenerator(Generator):
     def supports(self, scene: LoadedScene) -> bool:
         return scene.bundle.baked is not None
 
-    def generate(self, scene: LoadedScene, surface_index: np.ndarray) -> list[SoundSource]:
+    def generate(self, scene: LoadedScene, surface_index: np.ndarray) -> list[SoundSource | CannotSound]:
         bank = scene.bundle.baked
         assert bank is not None
-        out = []
+        out: list[SoundSource | CannotSound] = []
         for part in scene.surface.labels[surface_index, 1]:
             row = bank.rows.get(int(part))
             if row is None:
-                raise CannotSound(f"part {int(part)} has no baked sounds")
+                out.append(CannotSound(f"part {int(part)} has no baked sounds"))
+                continue
             clip = bank.audio[row, int(self.rng.integers(bank.audio.shape[1]))].astype(np.float32)
             material = scene.bundle.segment(int(part)).material
             out.append(SoundSource(None, material, clip, bank.sample_rate, float(bank.source.get("rms_per_impulse", 0.1))))
@@ -143,18 +152,31 @@ class GeneratorSet:
     def available(self, scene: LoadedScene) -> list[str]:
         return [g.name for g in self.generators if g.supports(scene)]
 
-    def generate(self, scene: LoadedScene, surface_index: int, requested: str) -> tuple[SoundSource, str]:
-        """The source for one hit and the name of the generator that made it.
-
-        LookupError if no generator fits the request; CannotSound (with the reasons) if those that
-        fit could not sound this hit."""
-        reasons = []
+    def generate_many(self, scene: LoadedScene, surface_index: np.ndarray,
+                      requested: list[str]) -> list[tuple[SoundSource, str] | LookupError | CannotSound]:
+        """For each hit (surface_index (B,), requested generator names (B,)): its source and the name of the
+        generator that made it; or LookupError if no generator fits the request, CannotSound (with every
+        fitting generator's reason) if none of them could sound the hit. Each generator runs once, on all
+        the hits still waiting for it."""
+        results: list = [None] * len(surface_index)
+        reasons: list[list[str]] = [[] for _ in surface_index]
         for g in self.generators:
-            if requested in ("auto", g.name) and g.supports(scene):
-                try:
-                    return g.generate(scene, np.array([surface_index]))[0], g.name
-                except CannotSound as e:
-                    reasons.append(f"{g.name}: {e}")
-        if reasons:
-            raise CannotSound("; ".join(reasons))
-        raise LookupError(requested)
+            if not g.supports(scene):
+                continue
+            todo = [i for i, want in enumerate(requested) if results[i] is None and want in ("auto", g.name)]
+            if not todo:
+                continue
+            for i, source in zip(todo, g.generate(scene, np.asarray(surface_index)[todo])):
+                if isinstance(source, CannotSound):
+                    reasons[i].append(f"{g.name}: {source}")
+                else:
+                    results[i] = (source, g.name)
+        return [r if r is not None else CannotSound("; ".join(why)) if why else LookupError(want)
+                for r, why, want in zip(results, reasons, requested)]
+
+    def generate(self, scene: LoadedScene, surface_index: int, requested: str) -> tuple[SoundSource, str]:
+        """One hit: generate_many's answer, raised if it is an error."""
+        result = self.generate_many(scene, np.array([surface_index]), [requested])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result

@@ -38,6 +38,19 @@ class Segment:
     material: str | None = None
 
 
+def measure_segments(records: list[dict], positions: np.ndarray, labels: np.ndarray) -> list[Segment]:
+    """Segments from records ({"id", "level", "parent", optional "label", "material"}) with centroid and bbox
+    measured on their Gaussians: positions (N, 3), labels (N, 3) ids (subpart, part, object)."""
+    out = []
+    for rec in records:
+        mask = labels[:, LEVELS.index(rec["level"])] == rec["id"]
+        pts = positions[mask] if mask.any() else np.zeros((1, 3), np.float32)
+        out.append(Segment(centroid=[round(float(v), 5) for v in pts.mean(axis=0)],
+                           bbox=[[round(float(v), 5) for v in pts.min(axis=0)], [round(float(v), 5) for v in pts.max(axis=0)]],
+                           **rec))
+    return out
+
+
 @dataclass
 class SurfaceAcoustics:
     """Ground-truth modal acoustics sampled on the surfaces (synthetic scenes only).

@@ -46,6 +46,10 @@ class SegmentGeometry:
             for k, segment in enumerate(ids):
                 self.extents[int(segment)] = principal_extents(positions[order[bounds[k] : bounds[k + 1]]])
 
+    def known(self, subpart: np.ndarray, part: np.ndarray) -> np.ndarray:
+        """(B,) bool: both segments have Gaussians (describe() works for them)."""
+        return np.array([int(s) in self.extents and int(p) in self.extents for s, p in zip(subpart, part)], bool)
+
     def describe(self, subpart: np.ndarray, part: np.ndarray) -> np.ndarray:
         """(B,) subpart ids, (B,) part ids -> (B, GEOMETRY_DIM) float32 ln(extent / 1 m).
 

@@ -263,12 +263,20 @@ class Service:
 
     def _sound_scene(self, scene: LoadedScene, group: list[ContactRequest], started: float) -> Iterator[dict]:
         distances, index = scene.surface.nearest(np.array([r.position for r in group]))
-        jobs: list[_Job] = []
-        for r, d, i in zip(group, distances, index):
+        valid = []
+        for k, (r, d) in enumerate(zip(group, distances)):
             try:
-                jobs.append(self._prepare(scene, r, float(d), int(i)))
+                self._check(scene, r, float(d))
+                valid.append(k)
             except ProtocolError as e:
                 yield self.error(r.id, e)
+        sources = self.generators.generate_many(scene, index[valid], [group[k].generator for k in valid])
+        jobs: list[_Job] = []
+        for k, source in zip(valid, sources):
+            try:
+                jobs.append(self._job(scene, group[k], source, float(distances[k]), int(index[k])))
+            except ProtocolError as e:
+                yield self.error(group[k].id, e)
         # Streams first: their opening chunk is what a game waits for.
         for job in [j for j in jobs if j.request.stream]:
             yield from self._stream(scene, job, started)
@@ -292,21 +300,23 @@ class Service:
                 self.stats.contacts += 1
                 self.stats.record_latency((time.perf_counter() - started) * 1e3)
 
-    def _prepare(self, scene: LoadedScene, r: ContactRequest, distance: float, index: int) -> _Job:
+    def _check(self, scene: LoadedScene, r: ContactRequest, distance: float) -> None:
         if distance > self.surface_tolerance:
             raise ProtocolError(ErrorCode.OFF_SURFACE, f"position is {distance:.3f} m from the nearest surface of "
                                 f"{scene.scene_id!r} (tolerance {self.surface_tolerance} m)", "position")
-        try:
-            source, generator = self.generators.generate(scene, index, r.generator)
-        except LookupError:
+        if (r.striker or DEFAULT_STRIKER) not in MATERIALS:
+            raise ProtocolError(ErrorCode.BAD_FIELD, f"unknown striker material {r.striker!r} (known: {', '.join(sorted(MATERIALS))})", "striker")
+
+    def _job(self, scene: LoadedScene, r: ContactRequest, source, distance: float, index: int) -> _Job:
+        """A contact with what the generators made of it (or the error they gave)."""
+        if isinstance(source, LookupError):
             raise ProtocolError(ErrorCode.NO_GENERATOR, f"scene {scene.scene_id!r} has no {r.generator} generator "
-                                f"(available: {', '.join(self.generators.available(scene)) or 'none'})", "generator") from None
-        except generators.CannotSound as e:
-            raise ProtocolError(ErrorCode.NO_GENERATOR, f"no generator can sound this contact ({e})", "position") from None
-        striker = r.striker or DEFAULT_STRIKER
-        if striker not in MATERIALS:
-            raise ProtocolError(ErrorCode.BAD_FIELD, f"unknown striker material {striker!r} (known: {', '.join(sorted(MATERIALS))})", "striker")
-        excitation = Excitation.from_materials(r.impulse, r.speed, striker, source.material or DEFAULT_TARGET, r.striker_radius)
+                                f"(available: {', '.join(self.generators.available(scene)) or 'none'})", "generator")
+        if isinstance(source, generators.CannotSound):
+            raise ProtocolError(ErrorCode.NO_GENERATOR, f"no generator can sound this contact ({source})", "position")
+        source, generator = source
+        excitation = Excitation.from_materials(r.impulse, r.speed, r.striker or DEFAULT_STRIKER, source.material or DEFAULT_TARGET,
+                                               r.striker_radius)
         seed = r.seed if r.seed is not None else next(self._seeds)
         return _Job(r, source, excitation, seed, distance, index, generator)
 

@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--epochs", type=int, default=15)
     e.add_argument("--batch", type=int, default=64)
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--clip-model", default=None, help="use a pretrained open_clip image tower, frozen (the seed's "
+                   "setting): an open_clip architecture name (e.g. ViT-B-32) or a model config JSON; needs --clip-checkpoint")
+    e.add_argument("--clip-checkpoint", default=None, help="local open_clip weights (.bin/.pt/.safetensors); never downloaded")
     e.set_defaults(run=train_encoders_command)
     g = trsub.add_parser("generator", help="real-time impact-sound generator: features -> recipe (resumable)")
     g.add_argument("--dataset", required=True, help="folder made by `vaf world dataset`")
@@ -30,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--epochs", type=int, default=20)
     g.add_argument("--batch", type=int, default=32)
     g.add_argument("--lr", type=float, default=2e-3)
+    g.add_argument("--pitch-weight", type=float, default=0.5, help="weight of the pitch term (docs/generator.md); 0: off")
     g.add_argument("--views", type=int, default=16, help="views the hit features are lifted from")
     g.add_argument("--cache", default=None, help="hit-feature cache folder (default ~/.cache/vaf/hit-features)")
     g.add_argument("--seed", type=int, default=0)
@@ -73,10 +77,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def train_encoders_command(args: argparse.Namespace) -> int:
-    from vaf.training.encoders.train import TrainConfig, train_encoders
+    from vaf.training.encoders.train import DEFAULT_AUDIO, TrainConfig, train_encoders
 
+    config = TrainConfig(epochs=args.epochs, batch=args.batch, seed=args.seed)
+    if (args.clip_model is None) != (args.clip_checkpoint is None):
+        print("vaf train encoders: --clip-model and --clip-checkpoint go together", file=sys.stderr)
+        return 2
+    if args.clip_model is not None:
+        config.image = {"type": "open_clip_image", "model": args.clip_model, "checkpoint": args.clip_checkpoint}
+        config.audio = {k: v for k, v in DEFAULT_AUDIO.items() if k != "dim"}  # hears into CLIP's space
     try:
-        report = train_encoders(args.dataset, args.out, TrainConfig(epochs=args.epochs, batch=args.batch, seed=args.seed))
+        report = train_encoders(args.dataset, args.out, config)
     except (ValueError, FileNotFoundError) as e:
         print(f"vaf train encoders: {e}", file=sys.stderr)
         return 2
@@ -115,6 +126,7 @@ def train_generator_command(args: argparse.Namespace) -> int:
     try:
         encoders = OnnxEncoders.load(args.encoders or DEFAULT_ENCODERS)
         config = GeneratorTrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, views=args.views,
+                                      pitch_weight=args.pitch_weight,
                                       model=asdict(RecipeConfig(input=args.input, feature_dim=encoders.dim, geometry=geometry)))
         report = train_generator(args.dataset, args.out, config, encoders.path, args.cache)
         runtime = None

@@ -15,7 +15,8 @@ from vaf.runtime.gaussians import write_ply
 from vaf.runtime.scene_bundle import SceneBundle
 from vaf.runtime.scenes import DEMO_SCENE
 from vaf.runtime.wav import read_wav
-from vaf.training.features.lift import lift_features, oracle_masks
+from vaf.training.features.lift import lift_features
+from vaf.training.features.masks import oracle_masks
 from vaf.runtime.cameras import around_objects
 
 

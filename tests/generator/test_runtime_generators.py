@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from vaf.runtime.client import Client, RemoteError
+from vaf.runtime.client import Client, RemoteError, contact_message
 from vaf.runtime.recipe_model import DEFAULT_GENERATOR, MANIFEST, OnnxRecipeModel
 from vaf.runtime.scene_bundle import SceneBundle
 from vaf.runtime.scenes import DEMO_SCENE
@@ -106,6 +106,14 @@ def test_bad_features_fall_back_or_fail_clearly(start_server, feature_scene, tin
         with pytest.raises(RemoteError) as e:
             c.contact(broken.name, point, normal, 0.05, 1.5, generator="realtime")
         assert e.value.code == "no_generator" and "features" in str(e.value)
+        # One batch, one generator pass: each contact gets what fits it
+        far = next(p for p in b.acoustics.points if np.linalg.norm(p - np.array(point)) > 1.0
+                   and c.contact(broken.name, p.tolist(), normal, 0.05, 1.5).generator == "realtime")
+        batch = c.contacts([contact_message(broken.name, point, normal, 0.05, 1.5),
+                            contact_message(broken.name, far.tolist(), normal, 0.05, 1.5),
+                            contact_message(broken.name, point, normal, 0.05, 1.5, generator="realtime")])
+        assert [getattr(x, "generator", None) for x in batch[:2]] == ["physics", "realtime"]
+        assert isinstance(batch[2], RemoteError) and batch[2].code == "no_generator"
         assert c.request("ping")["op"] == "pong"
 
 

@@ -30,9 +30,8 @@ def demo_parts():
             continue
         centre = np.mean(np.array(seg.bbox), axis=0)
         index = on_part[np.argmin(np.linalg.norm(scene.surface.points[on_part] - centre, axis=1))]
-        try:
-            source = generator.generate(scene, np.array([index]))[0]
-        except CannotSound:  # no view saw this spot
+        source = generator.generate(scene, np.array([index]))[0]
+        if isinstance(source, CannotSound):  # no view saw this spot
             continue
         audio = render(source.recipe, excitation, rate, rate)  # 1 s
         parts[seg.id] = {"material": seg.material, "role": (seg.label or "").split("/")[-1], "size": float(np.ptp(np.array(seg.bbox), axis=0).max()),

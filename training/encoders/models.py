@@ -4,8 +4,9 @@ Tiny test configs and the shipped defaults take the same path:
 
     build_encoder({"type": "audio_cnn", "sample_rate": 24000, "n_mels": 64, "channels": [32, 64, 128], "dim": 64})
     build_encoder({"type": "image_cnn", "size": 64, "channels": [32, 64, 128, 128], "dim": 64})
+    build_encoder({"type": "open_clip_image", "model": "ViT-B-32", "checkpoint": "local/weights.bin"})  # frozen CLIP
 
-Both return L2-normalised embeddings of size `dim`.
+All return L2-normalised embeddings of size ``.dim``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class AudioEncoder(nn.Module):
                  n_fft: int = 512, hop: int = 240, dropout: float = 0.2):
         super().__init__()
         self.sample_rate = sample_rate
+        self.dim = dim
         self.front = LogMel(sample_rate, n_fft, hop, n_mels)
         self.body = _conv_stack(1, list(channels), stride=1)
         self.drop = nn.Dropout(dropout)
@@ -52,6 +54,7 @@ class ImageEncoder(nn.Module):
     def __init__(self, size: int = 64, channels: list[int] = (32, 64, 128, 128), dim: int = 64, dropout: float = 0.2):
         super().__init__()
         self.size = size
+        self.dim = dim
         self.body = _conv_stack(3, list(channels), stride=2)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(2 * channels[-1], dim)
@@ -62,7 +65,13 @@ class ImageEncoder(nn.Module):
         return nn.functional.normalize(self.head(self.drop(pooled)), dim=-1)
 
 
-ENCODERS = {"audio_cnn": AudioEncoder, "image_cnn": ImageEncoder}
+def _open_clip_image(**config) -> nn.Module:
+    from vaf.training.encoders.open_clip_image import OpenClipImageEncoder  # open_clip loads only when asked for
+
+    return OpenClipImageEncoder(**config)
+
+
+ENCODERS = {"audio_cnn": AudioEncoder, "image_cnn": ImageEncoder, "open_clip_image": _open_clip_image}
 
 
 def build_encoder(config: dict) -> nn.Module:

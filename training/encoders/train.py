@@ -38,15 +38,22 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch < 2:
             raise ValueError(f"epochs must be >= 1 and batch >= 2, got {self.epochs} and {self.batch}")
-        if self.audio.get("dim") != self.image.get("dim"):
-            raise ValueError(f"audio dim {self.audio.get('dim')} and image dim {self.image.get('dim')} must match")
+        dims = (self.audio.get("dim"), self.image.get("dim"))
+        if None not in dims and dims[0] != dims[1]:
+            raise ValueError(f"audio dim {dims[0]} and image dim {dims[1]} must match")
 
 
 class EncoderPair(nn.Module):
+    """The audio and image encoders; an audio config without "dim" takes the image encoder's (e.g. a CLIP tower's)."""
+
     def __init__(self, config: TrainConfig):
         super().__init__()
-        self.audio = build_encoder(config.audio)
         self.image = build_encoder(config.image)
+        audio = dict(config.audio)
+        audio["dim"] = audio.get("dim") or self.image.dim
+        if audio["dim"] != self.image.dim:
+            raise ValueError(f"audio dim {audio['dim']} and image dim {self.image.dim} must match")
+        self.audio = build_encoder(audio)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
 
 
@@ -77,14 +84,27 @@ def _augment(crops: torch.Tensor, audio: torch.Tensor, gen: torch.Generator) -> 
     return crops, audio
 
 
+def frozen(encoder: nn.Module) -> bool:
+    return not any(p.requires_grad for p in encoder.parameters())
+
+
 @torch.no_grad()
-def within_scene_accuracy(model: EncoderPair, pairs: list[Pair]) -> float:
-    """Share of hits whose audio ranks their own part's crop first among the crops of its scene's parts."""
+def embed_crops(image: nn.Module, crops: torch.Tensor, batch: int = 64, progress: bool = False) -> torch.Tensor:
+    """(N, 3, S, S) -> (N, dim): a frozen tower's embeddings, computed once instead of every epoch."""
+    image.eval()
+    return torch.cat([image(crops[i : i + batch]) for i in tqdm(range(0, len(crops), batch), desc="embedding crops",
+                                                                unit="batch", disable=not progress)])
+
+
+@torch.no_grad()
+def within_scene_accuracy(model: EncoderPair, pairs: list[Pair], image: torch.Tensor | None = None) -> float:
+    """Share of hits whose audio ranks their own part's crop first among the crops of its scene's parts.
+    image: the crops' embeddings when already computed (a frozen image tower)."""
     if not pairs:
         return float("nan")
     model.eval()
     audio, crops, _ = _tensors(pairs)
-    a, i = model.audio(audio), model.image(crops)
+    a, i = model.audio(audio), model.image(crops) if image is None else image
     hits = 0
     for scene in {p.scene for p in pairs}:
         idx = [k for k, p in enumerate(pairs) if p.scene == scene]
@@ -116,6 +136,10 @@ def train_encoders(dataset: str | Path, out: str | Path, config: TrainConfig | N
     checkpoint = out / "checkpoint.pt"
     start, history = resume(checkpoint, asdict(config), gen, model=model, opt=opt, sched=sched)
     audio, crops, groups = _tensors(train)
+    # A frozen tower (pretrained CLIP) sees un-augmented crops, embedded once: as in the seed, only
+    # the audio side learns.
+    fixed = embed_crops(model.image, crops, progress=progress) if frozen(model.image) else None
+    fixed_test = embed_crops(model.image, _tensors(test)[1], progress=progress) if fixed is not None and test else None
     bar = tqdm(range(start, config.epochs), desc="encoders", unit="epoch", disable=not progress, initial=start, total=config.epochs)
     for epoch in bar:
         model.train()
@@ -124,13 +148,14 @@ def train_encoders(dataset: str | Path, out: str | Path, config: TrainConfig | N
         for b in range(steps_per_epoch):
             sel = order[b * config.batch : (b + 1) * config.batch]
             c, a = _augment(crops[sel], audio[sel], gen)
-            loss = contrastive_loss(model.audio(a), model.image(c), model.logit_scale, groups[sel])
+            image = model.image(c) if fixed is None else fixed[sel]
+            loss = contrastive_loss(model.audio(a), image, model.logit_scale, groups[sel])
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             losses.append(loss.item())
-        entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "test_within_scene_acc": within_scene_accuracy(model, test)}
+        entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "test_within_scene_acc": within_scene_accuracy(model, test, fixed_test)}
         history.append(entry)
         bar.set_postfix(loss=f"{entry['loss']:.3f}", test_acc=f"{entry['test_within_scene_acc']:.3f}")
         save_checkpoint(checkpoint, asdict(config), epoch + 1, history, gen, model=model, opt=opt, sched=sched)
@@ -144,6 +169,9 @@ def train_encoders(dataset: str | Path, out: str | Path, config: TrainConfig | N
 def load_encoders(path: str | Path) -> EncoderPair:
     """An EncoderPair from encoders.pt (or a checkpoint.pt), in eval mode."""
     state = torch.load(path, weights_only=False)
-    model = EncoderPair(TrainConfig(**{k: v for k, v in state["config"].items()}))
+    config = TrainConfig(**state["config"])
+    if "checkpoint" in config.image:  # the weights are in `state`: do not read the pretrained file again
+        config.image = {**config.image, "checkpoint": None}
+    model = EncoderPair(config)
     model.load_state_dict(state["model"])
     return model.eval()

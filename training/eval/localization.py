@@ -24,7 +24,8 @@ from vaf.runtime.wav import read_wav
 from vaf.training.data.capture import read_hits
 from vaf.training.data.pairs import dataset_split, part_kind
 from vaf.training.encoders.train import EncoderPair, TrainConfig
-from vaf.training.features.lift import lift_features, oracle_masks
+from vaf.training.features.lift import lift_features
+from vaf.training.features.masks import oracle_masks
 from vaf.runtime.cameras import around_objects
 
 

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from vaf.runtime.gaussians import GaussianCloud
 from vaf.training.features.crops import metric_crop
+from vaf.training.features.masks import MaskSource
 from vaf.runtime.cameras import PinholeCamera
 from vaf.training.render.rasterizer import render
 
@@ -37,17 +38,10 @@ class LiftedFeatures:
     views: int
 
 
-def oracle_masks(labels: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """Masks from known per-Gaussian segment ids (synthetic scenes): top Gaussian per pixel -> (H, W, 3) ids, -1 for none."""
-    def masks(top: np.ndarray) -> np.ndarray:
-        return np.where(top[..., None] >= 0, labels[np.maximum(top, 0)], -1)
-    return masks
-
-
-def lift_features(cloud: GaussianCloud, cameras: Iterable[PinholeCamera], masks_for: Callable[[np.ndarray], np.ndarray],
+def lift_features(cloud: GaussianCloud, cameras: Iterable[PinholeCamera], masks_for: MaskSource,
                   embed: Callable[[np.ndarray], np.ndarray], dim: int, window_m: float, crop_size: int,
                   progress: bool = False) -> LiftedFeatures:
-    """masks_for(top) -> (H, W, 3) segment ids per level for a view; embed((B, S, S, 3)) -> (B, dim)."""
+    """masks_for(view) -> (H, W, 3) segment ids per level (features/masks.py); embed((B, S, S, 3)) -> (B, dim)."""
     n = len(cloud)
     acc = np.zeros((len(LEVELS), n, dim))
     weight = np.zeros((len(LEVELS), n))
@@ -56,7 +50,7 @@ def lift_features(cloud: GaussianCloud, cameras: Iterable[PinholeCamera], masks_
     for cam in tqdm(cameras, desc="views", unit="view", disable=not progress):
         view = render(cloud, cam)
         front += np.bincount(view.top[view.top >= 0], minlength=n)
-        ids = masks_for(view.top)
+        ids = masks_for(view)
         contrib = view.contributions
         for level in range(len(LEVELS)):
             segment_map = ids[..., level]

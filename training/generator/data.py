@@ -30,7 +30,8 @@ from vaf.runtime.synthesis import Excitation
 from vaf.runtime.wav import read_wav
 from vaf.training.data.capture import read_hits
 from vaf.training.data.pairs import dataset_split, part_kind
-from vaf.training.features.lift import lift_features, oracle_masks
+from vaf.training.features.lift import lift_features
+from vaf.training.features.masks import oracle_masks
 
 SAMPLE_RATE = 24_000  # the encoders' rate; the generator is trained and evaluated here
 PATCH_PX = 16  # the "local" baseline's RGB patch around the hit pixel

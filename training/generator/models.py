@@ -78,8 +78,8 @@ class RecipeNet(nn.Module):
     """x: (B, levels, feature_dim) or (B, patch_px, patch_px, 3), geometry: (B, GEOMETRY_DIM) ln metres when the
     config reads it -> dict of recipe tensors:
 
-    freq_hz, decay_per_s, gain: (B, grid_bins); noise: (B, 4) centre Hz, bandwidth Hz, level per N*s,
-    decay 1/s; material_logits: (B, len(materials))."""
+    freq_hz, decay_per_s, gain: (B, grid_bins); bin_log_share: (B, grid_bins) log of each bin's share of the
+    gain; noise: (B, 4) centre Hz, bandwidth Hz, level per N*s, decay 1/s; material_logits: (B, len(materials))."""
 
     def __init__(self, config: RecipeConfig):
         super().__init__()
@@ -125,7 +125,7 @@ class RecipeNet(nn.Module):
         bandwidth = centre * (0.25 + 1.5 * torch.sigmoid(n[:, 1]))
         noise_level = torch.exp(level[:, 0] + n[:, 2])
         noise_decay = torch.exp(math.log(50.0) + torch.sigmoid(n[:, 3]) * math.log(3_000.0 / 50.0))
-        return {"freq_hz": freq, "decay_per_s": decay, "gain": gain,
+        return {"freq_hz": freq, "decay_per_s": decay, "gain": gain, "bin_log_share": torch.log_softmax(logit, dim=-1),
                 "noise": torch.stack([centre, bandwidth, noise_level, noise_decay], dim=-1),
                 "material_logits": self.material(h)}
 

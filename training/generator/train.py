@@ -3,8 +3,13 @@
 Each step renders the predicted recipe with the recorded contact (impulse, speed, striker; the
 true material sets the Hertz contact, as the game's physics would) and compares it with the
 recording after the seed's preprocessing: multi-resolution STFT + log-mel on RMS-normalised
-clips (timbre), an L1 on log RMS against the level the preprocessing removed (loudness), and
-cross-entropy on the struck material (which the runtime needs for the contact).
+clips (timbre), an L1 on log RMS against the level the preprocessing removed (loudness),
+cross-entropy on the struck material (which the runtime needs for the contact), and a pitch
+term: cross-entropy between the network's share of gain per frequency bin and the recording's
+share of energy in the same bins. Spectral distances alone reward a smeared spectrum when the
+pitch is uncertain (it is never far from the truth on average) and give weak gradients in
+frequency; the pitch term asks the network to commit to the bins where the recording rings. It
+reads only the recording, so it works on real captures as well.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class GeneratorTrainConfig:
     views: int = 16  # views the hit features are lifted from
     loudness_weight: float = 0.2
     material_weight: float = 0.3
+    pitch_weight: float = 0.5
     model: dict = field(default_factory=lambda: asdict(RecipeConfig()))
 
     def __post_init__(self) -> None:
@@ -52,7 +58,8 @@ class GeneratorTrainConfig:
 class GeneratorObjective:
     """The training loss of a RecipeNet on a HitSet (also used to report held-out loss)."""
 
-    def __init__(self, hits: HitSet, config: RecipeConfig, loudness_weight: float, material_weight: float):
+    def __init__(self, hits: HitSet, config: RecipeConfig, loudness_weight: float, material_weight: float,
+                 pitch_weight: float = 0.0):
         self.hits = hits
         self.config = config
         self.spectral = SpectralLoss(hits.sample_rate)
@@ -64,7 +71,8 @@ class GeneratorObjective:
         self.geometry = torch.tensor(hits.geometry)
         self.targets = torch.tensor(hits.targets)
         self.log_level = torch.tensor(np.log(np.maximum(hits.level, 1e-12)), dtype=torch.float32)
-        self.loudness_weight, self.material_weight = loudness_weight, material_weight
+        self.energy_share = torch.tensor(bin_energy_share(hits.targets, hits.sample_rate, config.grid_hz()))
+        self.loudness_weight, self.material_weight, self.pitch_weight = loudness_weight, material_weight, pitch_weight
 
     def __call__(self, net: RecipeNet, index: torch.Tensor, noise_seeds: torch.Tensor) -> tuple[torch.Tensor, dict]:
         out = net(self.inputs[index], self.geometry[index])
@@ -75,8 +83,10 @@ class GeneratorObjective:
         rms = (audio.square().mean(dim=-1) + 1e-20).sqrt()
         loudness = (torch.log(rms) - self.log_level[index]).abs().mean()
         material = torch.nn.functional.cross_entropy(out["material_logits"], self.material[index])
-        loss = spectral + self.loudness_weight * loudness + self.material_weight * material
-        return loss, {"spectral": spectral.item(), "loudness_ln": loudness.item(), "material_ce": material.item()}
+        pitch = -(self.energy_share[index] * out["bin_log_share"]).sum(dim=-1).mean()
+        loss = spectral + self.loudness_weight * loudness + self.material_weight * material + self.pitch_weight * pitch
+        return loss, {"spectral": spectral.item(), "loudness_ln": loudness.item(), "material_ce": material.item(),
+                      "pitch_ce": pitch.item()}
 
     @torch.no_grad()
     def evaluate(self, net: RecipeNet, limit: int = 512, batch: int = 64) -> dict:
@@ -101,8 +111,9 @@ def train_generator(dataset: str | Path, out: str | Path, config: GeneratorTrain
     if len(train) < config.batch:
         raise ValueError(f"{dataset}: {len(train)} training hits, fewer than one batch of {config.batch}")
     net = build_generator(config.model)
-    objective = GeneratorObjective(train, net.config, config.loudness_weight, config.material_weight)
-    held_out = GeneratorObjective(test, net.config, config.loudness_weight, config.material_weight)
+    weights = (config.loudness_weight, config.material_weight, config.pitch_weight)
+    objective = GeneratorObjective(train, net.config, *weights)
+    held_out = GeneratorObjective(test, net.config, *weights)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(train) // config.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1)
@@ -134,6 +145,22 @@ def train_generator(dataset: str | Path, out: str | Path, config: GeneratorTrain
               "history": history, "config": asdict(config)}
     (out / "training.json").write_text(json.dumps(report, indent=1))
     return report
+
+
+def bin_energy_share(clips: np.ndarray, sample_rate: int, grid_hz: np.ndarray) -> np.ndarray:
+    """(N, T) clips -> (N, len(grid_hz)) float32: each clip's share of spectral energy in each bin of the
+    log-spaced grid (bin edges halfway between centres, in log frequency), summing to 1."""
+    power = np.abs(np.fft.rfft(clips.astype(np.float64), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(clips.shape[1], 1.0 / sample_rate)
+    log_grid = np.log(grid_hz)
+    half = 0.5 * (log_grid[1] - log_grid[0])
+    edges = np.exp(np.concatenate([[log_grid[0] - half], 0.5 * (log_grid[1:] + log_grid[:-1]), [log_grid[-1] + half]]))
+    bin_of = np.searchsorted(edges, freqs) - 1
+    inside = (bin_of >= 0) & (bin_of < len(grid_hz))
+    energy = np.zeros((len(clips), len(grid_hz)))
+    for k in range(len(grid_hz)):  # a loop over bins, not clips: 128 vectorised sums
+        energy[:, k] = power[:, inside & (bin_of == k)].sum(axis=1)
+    return (energy / np.maximum(energy.sum(axis=1, keepdims=True), 1e-30)).astype(np.float32)
 
 
 def feature_prototypes(features: np.ndarray, count: int = PROTOTYPES, seed: int = 0) -> tuple[np.ndarray, float]:

@@ -8,7 +8,7 @@ import numpy as np
 import trimesh
 
 from vaf.runtime.gaussians import GaussianCloud, quaternion_from_z
-from vaf.runtime.scene_bundle import SceneBundle, Segment, SurfaceAcoustics
+from vaf.runtime.scene_bundle import SceneBundle, SurfaceAcoustics, measure_segments
 from vaf.training.world.acoustics import unit_acoustics
 from vaf.training.world.appearance import part_colours
 from vaf.training.world.preview import scene_preview
@@ -35,18 +35,6 @@ def _allocate(total: int, areas: np.ndarray, minimum: int) -> np.ndarray:
     # Square-root weighting: a 16 m^2 floor does not starve a 0.03 m^2 mug.
     weights = np.sqrt(areas)
     return np.maximum(minimum, np.round(total * weights / weights.sum())).astype(int)
-
-
-def _segments(segment_records: list[dict], positions: np.ndarray, labels: np.ndarray) -> list[Segment]:
-    level_column = {"subpart": 0, "part": 1, "object": 2}
-    out = []
-    for rec in segment_records:
-        mask = labels[:, level_column[rec["level"]]] == rec["id"]
-        pts = positions[mask] if mask.any() else np.zeros((1, 3), np.float32)
-        out.append(Segment(centroid=[round(float(v), 5) for v in pts.mean(axis=0)],
-                           bbox=[[round(float(v), 5) for v in pts.min(axis=0)], [round(float(v), 5) for v in pts.max(axis=0)]],
-                           **rec))
-    return out
 
 
 def collision_mesh(units: list[SceneUnit]) -> bytes:
@@ -125,7 +113,7 @@ def build_bundle(scene: Scene, config: BundleConfig | None = None) -> SceneBundl
         name=scene.name,
         gaussians=cloud,
         labels=labels,
-        segments=_segments(records, cloud.positions, labels),
+        segments=measure_segments(records, cloud.positions, labels),
         acoustics=acoustics,
         collision_mesh=collision_mesh(units),
         source={"generator": "vaf.training.world", "seed": scene.seed, "layout": scene.layout, "config": asdict(config)},
