@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--views", type=int, default=60)
     b.add_argument("--image-size", type=int, default=128)
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--field", choices=("lifted", "optimized"), default="lifted",
+                   help="lifted: closed-form average of mask embeddings (default); optimized: LangSplat-style fit of "
+                   "3-d latents through an autoencoder, started from the lifted one")
     b.add_argument("--sam-checkpoint", default=None, help="segment the scene with segment-anything from this local "
                    "checkpoint (e.g. sam_vit_b_01ec64.pth) instead of the bundle's own segments; use --image-size 512 or more")
     b.add_argument("--sam-model", default="vit_b", help="the checkpoint's architecture: vit_b, vit_l or vit_h")
@@ -109,7 +112,7 @@ def build_command(args: argparse.Namespace) -> int:
             print("vaf scene build: warning: the bundle has a single part (a plain import?); its features will not tell "
                   "parts apart. Give --sam-checkpoint to segment it.", file=sys.stderr)
         bundle = build_feature_scene(args.bundle, args.out, encoders, args.views, args.image_size, args.seed, masks=masks,
-                                     segment_threshold=args.segment_threshold)
+                                     segment_threshold=args.segment_threshold, field=args.field)
     except (ValueError, FileExistsError) as e:
         print(f"vaf scene build: {e}", file=sys.stderr)
         return 2

@@ -21,8 +21,11 @@ from vaf.runtime.scene_bundle import UP_AXES, SceneBundle, Segment
 from vaf.training.features.lift import lift_features
 from vaf.training.features.masks import MaskSource, oracle_masks
 from vaf.training.features.segments import segment_gaussians
+from vaf.training.features.field import fit_feature_field
 from vaf.export.collision import collision_from_gaussians
 from vaf.runtime.cameras import around_objects
+
+FIELDS = {"lifted": lift_features, "optimized": fit_feature_field}
 
 
 def _check_new_folder(out: Path) -> None:
@@ -32,25 +35,28 @@ def _check_new_folder(out: Path) -> None:
 
 def build_feature_scene(bundle_dir: str | Path, out: str | Path, encoders: OnnxEncoders, views: int = 60, image_size: int = 128,
                         seed: int = 0, progress: bool = True, masks: MaskSource | None = None,
-                        segment_threshold: float = 0.9) -> SceneBundle:
+                        segment_threshold: float = 0.9, field: str = "lifted") -> SceneBundle:
     """Copies the bundle to `out` with features added.
 
     masks None: the bundle's own segments are the masks (oracle). Given (e.g. SamMasks), the bundle is
     segmented anew from the features lifted from those masks (features/segments.py): new labels,
     segments and a collision mesh of one convex hull per subpart; ground-truth acoustics, tied to the
-    old segments, are dropped."""
+    old segments, are dropped. field: "lifted" (closed form, features/lift.py) or "optimized" (LangSplat-style,
+    features/field.py)."""
     out = Path(out)
     _check_new_folder(out)
     if views < 1 or not 16 <= image_size <= 1024:
         raise ValueError(f"views must be >= 1 and image_size within 16..1024, got {views} and {image_size}")
+    if field not in FIELDS:
+        raise ValueError(f"field must be one of {', '.join(FIELDS)}, got {field!r}")
     bundle = SceneBundle.load(bundle_dir)
     cams = around_objects(bundle.segments, views, image_size, np.random.default_rng(seed))
-    lifted = lift_features(bundle.gaussians, cams, oracle_masks(bundle.labels) if masks is None else masks,
-                           encoders.embed_images, encoders.dim, encoders.window_m, encoders.image_size, progress)
+    lifted = FIELDS[field](bundle.gaussians, cams, oracle_masks(bundle.labels) if masks is None else masks,
+                           encoders.embed_images, encoders.dim, encoders.window_m, encoders.image_size, progress=progress)
     bundle.features = lifted.features.astype(np.float16)
     bundle.features_source = {"encoders": encoders.fingerprint, "views": views, "image_size": image_size,
                               "seen_fraction": round(float(lifted.seen.mean()), 4),
-                              "masks": "oracle" if masks is None else type(masks).__name__}
+                              "masks": "oracle" if masks is None else type(masks).__name__, "field": field}
     if masks is not None:
         positions = bundle.gaussians.positions
         bundle.labels, bundle.segments = segment_gaussians(positions, lifted.features, lifted.seen, segment_threshold)

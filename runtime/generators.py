@@ -94,7 +94,7 @@ class RealtimeGenerator(Generator):
             for i in np.flatnonzero(found & ~known):
                 out[i] = CannotSound(f"segments {labels[i, 0]}/{labels[i, 1]} have no Gaussians to measure")
             found &= known
-            geometry = scene.geometry.describe(labels[found, 0], labels[found, 1])
+            geometry = scene.geometry.describe(labels[found, 0], labels[found, 1], scene.surface.points[surface_index][found])
         hits = np.flatnonzero(found)
         if hits.size:
             try:

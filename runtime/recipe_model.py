@@ -3,8 +3,9 @@
 
     generator.json      format, version, levels, dim, materials, modes, encoders (fingerprint of the
                         encoders whose features it reads), source (how it was trained)
-    recipe.onnx         features (B, levels, dim) [, geometry (B, 6) when the manifest's ``geometry``
-                        is true: ln extents of the struck subpart and part, runtime/segment_geometry.py]
+    recipe.onnx         features (B, levels, dim) [, geometry (B, 9) when the manifest's ``geometry``
+                        is true: ln extents of the struck subpart and part and the hit's place on the
+                        subpart, runtime/segment_geometry.py]
                         -> freq_hz, decay_per_s, gain (B, modes), noise (B, 4), material_probs (B, len(materials))
     prototypes.npy      (P, levels * dim) float32: centroids of the training features, for the
                         out-of-distribution rule below

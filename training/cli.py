@@ -27,13 +27,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--encoders", default=None, help="ONNX encoders whose features condition it (default: the embedded ones)")
     g.add_argument("--input", choices=("features", "patch"), default="features",
                    help="'patch': the seed's local-RGB-patch variant, a baseline for `vaf eval generator --local`")
-    g.add_argument("--geometry", action=argparse.BooleanOptionalAction, default=None,
-                   help="also read the struck subpart's and part's extents, measured on the scene's Gaussians "
-                   "(default: on for --input features, off for the patch baseline)")
+    g.add_argument("--geometry", action="store_true",
+                   help="also read the struck segments' size and the hit's place on its subpart, measured on the scene's "
+                   "Gaussians (docs/generator.md; off by default: see docs/results.md)")
     g.add_argument("--epochs", type=int, default=20)
     g.add_argument("--batch", type=int, default=32)
     g.add_argument("--lr", type=float, default=2e-3)
-    g.add_argument("--pitch-weight", type=float, default=0.5, help="weight of the pitch term (docs/generator.md); 0: off")
+    g.add_argument("--pitch-weight", type=float, default=0.0, help="weight of the pitch term (docs/generator.md); default off")
     g.add_argument("--views", type=int, default=16, help="views the hit features are lifted from")
     g.add_argument("--cache", default=None, help="hit-feature cache folder (default ~/.cache/vaf/hit-features)")
     g.add_argument("--seed", type=int, default=0)
@@ -67,6 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--model", default=None, help="runtime generator folder, or a `vaf train generator` folder "
                      "(default: the embedded model)")
     gen.add_argument("--encoders", default=None, help="ONNX encoders the model reads features of (default: embedded)")
+    gen.add_argument("--compare", action="append", default=[], metavar="MODEL",
+                     help="another runtime generator folder to score in the same run (repeatable)")
     gen.add_argument("--local", default=None, help="generator.pt of the local-patch baseline (`--input patch`)")
     gen.add_argument("--diffusion", default=None, help="diffusion.pt of the tiny diffusion baseline")
     gen.add_argument("--views", type=int, default=16)
@@ -122,12 +124,11 @@ def train_generator_command(args: argparse.Namespace) -> int:
     from vaf.training.generator.models import RecipeConfig
     from vaf.training.generator.train import GeneratorTrainConfig, train_generator
 
-    geometry = args.input == "features" if args.geometry is None else args.geometry
     try:
         encoders = OnnxEncoders.load(args.encoders or DEFAULT_ENCODERS)
         config = GeneratorTrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, views=args.views,
                                       pitch_weight=args.pitch_weight,
-                                      model=asdict(RecipeConfig(input=args.input, feature_dim=encoders.dim, geometry=geometry)))
+                                      model=asdict(RecipeConfig(input=args.input, feature_dim=encoders.dim, geometry=args.geometry)))
         report = train_generator(args.dataset, args.out, config, encoders.path, args.cache)
         runtime = None
         if args.input == "features":
@@ -170,6 +171,12 @@ def train_diffusion_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recipe_inputs(model_dir: str) -> str:
+    from vaf.runtime.recipe_model import OnnxRecipeModel
+
+    return "features + size & place" if OnnxRecipeModel.load(model_dir).geometry else "features"
+
+
 def eval_generator_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -190,6 +197,10 @@ def eval_generator_command(args: argparse.Namespace) -> int:
         if args.limit is not None and args.limit < len(test):
             test = test.subset(np.sort(np.random.default_rng(0).permutation(len(test))[: args.limit]))
         baselines = {}
+        for other in args.compare:
+            from vaf.training.eval.generator import realtime_clips
+
+            baselines[other] = realtime_clips(other, test, f"real-time, {Path(other).name} ({_recipe_inputs(other)})")
         if args.local:
             baselines["local"] = net_clips("local RGB patch (seed's 'local' variant)", args.local, test)
         if args.diffusion:

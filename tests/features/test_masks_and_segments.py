@@ -30,29 +30,10 @@ def test_the_smallest_covering_mask_of_each_level_wins():
     assert (ids[..., 0] == -1).all()
 
 
-def _painted_scene(feature_scene):
-    """The scene with every part a flat colour, and an embedding that names the colour a crop shows."""
-    b = SceneBundle.load(feature_scene)
-    parts = np.unique(b.labels[:, 1])
-    palette = np.random.default_rng(0).random((parts.size, 3)).astype(np.float32) * 0.8 + 0.1
-    b.gaussians.rgb = palette[np.searchsorted(parts, b.labels[:, 1])]
-    b.gaussians.opacity[:] = 0.99
-
-    def embed(crops: np.ndarray) -> np.ndarray:
-        out = np.zeros((len(crops), parts.size), np.float32)
-        for i, crop in enumerate(crops):
-            d = ((crop.reshape(-1, 1, 3) - palette[None]) ** 2).sum(-1)
-            votes = np.bincount(d[d.min(axis=1) < 1e-3].argmin(axis=1), minlength=parts.size)
-            out[i, votes.argmax()] = 1.0 if votes.any() else 0.0
-        return out
-
-    return b, parts, embed
-
-
-def test_segments_from_features_lifted_through_view_inconsistent_masks(feature_scene):
+def test_segments_from_features_lifted_through_view_inconsistent_masks(painted_scene):
     """Oracle masks whose ids are shuffled in every view (SAM's ids mean nothing across views): the
     parts are still recovered from the lifted features."""
-    b, parts, embed = _painted_scene(feature_scene)
+    b, parts, embed = painted_scene
     oracle, rng = oracle_masks(b.labels), np.random.default_rng(2)
 
     def shuffled(view):

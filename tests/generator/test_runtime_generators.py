@@ -11,6 +11,7 @@ from vaf.runtime.client import Client, RemoteError, contact_message
 from vaf.runtime.recipe_model import DEFAULT_GENERATOR, MANIFEST, OnnxRecipeModel
 from vaf.runtime.scene_bundle import SceneBundle
 from vaf.runtime.scenes import DEMO_SCENE
+from vaf.runtime.segment_geometry import GEOMETRY_DIM
 
 
 def _spot(bundle_dir):
@@ -122,7 +123,7 @@ def test_recipe_model_rejects_nan_and_replaces_out_of_distribution(tiny_generato
     model = OnnxRecipeModel.load(runtime)
     ok = np.zeros((1, model.levels, model.dim), np.float32)
     ok[..., 0] = 1.0
-    size = np.log(np.full((1, 6), 0.1, np.float32))
+    size = np.zeros((1, GEOMETRY_DIM), np.float32)
     with pytest.raises(ValueError, match="features: NaN"):
         model.predict(np.full((1, model.levels, model.dim), np.nan, np.float32), size)
     with pytest.raises(ValueError, match="features: shape"):
@@ -130,9 +131,9 @@ def test_recipe_model_rejects_nan_and_replaces_out_of_distribution(tiny_generato
     with pytest.raises(ValueError, match="geometry: this model"):
         model.predict(ok)
     with pytest.raises(ValueError, match="geometry: NaN"):
-        model.predict(ok, np.full((1, 6), np.nan, np.float32))
+        model.predict(ok, np.full((1, GEOMETRY_DIM), np.nan, np.float32))
     with pytest.raises(ValueError, match="geometry: shape"):
-        model.predict(ok, np.zeros((2, 6), np.float32))
+        model.predict(ok, np.zeros((2, GEOMETRY_DIM), np.float32))
     rng = np.random.default_rng(0)
     strange = rng.normal(size=(16, model.levels, model.dim)).astype(np.float32)
     strange /= np.linalg.norm(strange, axis=2, keepdims=True)

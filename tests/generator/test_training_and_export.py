@@ -13,7 +13,8 @@ import torch
 
 from vaf.runtime.recipe_model import OnnxRecipeModel
 from vaf.training.generator.models import RecipeConfig, RuntimeRecipe, build_generator
-from vaf.training.generator.train import GeneratorObjective, GeneratorTrainConfig, load_generator, train_generator
+from vaf.training.generator.train import (GeneratorObjective, GeneratorTrainConfig, bin_energy_share, load_generator,
+                                          train_generator)
 
 
 def test_factory_rejects_bad_configs_naming_the_key(tiny_recipe):
@@ -37,7 +38,8 @@ def test_hits_carry_features_targets_and_contacts(tiny_hits):
 
 def test_hits_carry_the_struck_segments_extents(tiny_hits):
     train, _ = tiny_hits
-    assert train.geometry.shape == (len(train), 6) and np.isfinite(train.geometry).all()
+    assert train.geometry.shape == (len(train), 9) and np.isfinite(train.geometry).all()
+    assert np.all((train.geometry[:, 6:] >= 0) & (train.geometry[:, 6:] <= 0.75))  # hits land on their subpart
     extents = np.exp(train.geometry)
     assert np.all(extents[:, 0] <= extents[:, 3] * 1.05)  # a subpart is no longer than its part
     assert np.all(np.diff(extents[:, :3], axis=1) <= 0)  # largest first
@@ -49,6 +51,40 @@ def test_a_geometry_model_needs_geometry(tiny_recipe, tiny_hits):
         net(torch.tensor(tiny_hits[0].features[:2]))
     without = build_generator({**tiny_recipe, "geometry": False})
     assert without(torch.tensor(tiny_hits[0].features[:2]))["gain"].shape == (2, tiny_recipe["grid_bins"])
+
+
+@pytest.mark.parametrize("hz", [97.0, 440.0, 2500.0, 9000.0])
+def test_energy_share_lands_in_the_bin_that_rings(hz):
+    grid = RecipeConfig().grid_hz()
+    t = np.arange(12000) / 24000
+    ring = np.sin(2 * np.pi * hz * t) * np.exp(-8 * t) + 0.01 * np.random.default_rng(0).normal(size=t.size)
+    share = bin_energy_share(ring[None], 24000, grid)[0]
+    assert share.sum() == pytest.approx(1.0, abs=1e-5)
+    assert abs(np.log2(grid[share.argmax()] / hz)) * 1200 < 40  # within the bin (77 cents wide)
+    assert share.max() > 0.5  # low bins are a few Hz wide: the ring leaks into its neighbours
+
+
+def test_the_pitch_term_moves_the_gain_to_where_the_recording_rings(tiny_hits, tiny_recipe):
+    train, _ = tiny_hits
+    torch.manual_seed(0)
+    net = build_generator(tiny_recipe).eval()
+    objective = GeneratorObjective(train, net.config, 0.0, 0.0, pitch_weight=1.0)
+    index = torch.arange(min(16, len(train)))
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    before = objective(net, index, index % 8)[1]["pitch_ce"]
+    for _ in range(40):
+        out = net(objective.inputs[index], objective.geometry[index])
+        loss = -(objective.energy_share[index] * out["bin_log_share"]).sum(-1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = objective(net, index, index % 8)[1]
+    assert after["pitch_ce"] < 0.8 * before, (before, after)
+    with torch.no_grad():
+        gains = net(objective.inputs[index], objective.geometry[index])["gain"].numpy()
+    target = objective.energy_share[index].numpy()
+    # the loudest predicted bin is now one where the recording holds energy
+    assert np.mean(target[np.arange(len(index)), gains.argmax(axis=1)] > 0.05) > 0.7
 
 
 def test_a_few_steps_lower_the_loss(tiny_hits, tiny_recipe):

@@ -40,10 +40,14 @@ def test_describe_reads_subpart_then_part_and_names_unknown_ids():
     positions = np.concatenate([small, large + [1.0, 0, 0]])
     labels = np.array([[1, 10, 100]] * len(small) + [[2, 10, 100]] * len(large))
     geometry = SegmentGeometry(positions, labels)
-    row = np.exp(geometry.describe(np.array([1]), np.array([10]))[0])
-    np.testing.assert_allclose(row[:3], [0.1, 0.05, 0.01], rtol=0.1)
-    assert 1.2 < row[3] < 1.36  # the part spans both subparts: -0.05 to 1.3 m
+    centre, corner_x = [0.0, 0.0, 0.0], [0.05, 0.0, 0.0]
+    row = geometry.describe(np.array([1, 1]), np.array([10, 10]), np.array([centre, corner_x]))
+    extents = np.exp(row[0, :6])
+    np.testing.assert_allclose(extents[:3], [0.1, 0.05, 0.01], rtol=0.1)
+    assert 1.2 < extents[3] < 1.36  # the part spans both subparts: -0.05 to 1.3 m
+    np.testing.assert_allclose(row[0, 6:], 0.0, atol=0.03)  # the centre of the subpart
+    np.testing.assert_allclose(row[1, 6:], [0.5, 0.0, 0.0], atol=0.03)  # its edge along the longest axis
     with pytest.raises(KeyError, match="segment 7"):
-        geometry.describe(np.array([7]), np.array([10]))
+        geometry.describe(np.array([7]), np.array([10]), np.zeros((1, 3)))
     with pytest.raises(ValueError, match="labels: shape"):
         SegmentGeometry(positions, labels[:10])

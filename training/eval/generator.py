@@ -209,7 +209,7 @@ def render_recipes(recipes, materials, hits: HitSet, seed: int = 0) -> np.ndarra
                      for i, (r, e) in enumerate(zip(recipes, excitations))])
 
 
-def realtime_clips(model_dir: str | Path, hits: HitSet) -> Clips:
+def realtime_clips(model_dir: str | Path, hits: HitSet, name: str = "real-time (ONNX, shipped path)") -> Clips:
     """The shipped path: ONNX recipe model (onnxruntime) -> native synthesizer, one contact at a time."""
     from vaf.runtime.recipe_model import OnnxRecipeModel
 
@@ -221,7 +221,7 @@ def realtime_clips(model_dir: str | Path, hits: HitSet) -> Clips:
         elapsed.append(time.perf_counter() - t0)
         recipes.append(p.recipes[0])
         materials.append(p.materials[0])
-    return Clips("real-time (ONNX, shipped path)", render_recipes(recipes, materials, hits), 1e3 * float(np.median(elapsed)))
+    return Clips(name, render_recipes(recipes, materials, hits), 1e3 * float(np.median(elapsed)))
 
 
 def net_clips(name: str, checkpoint: str | Path, hits: HitSet) -> Clips:

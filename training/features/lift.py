@@ -14,7 +14,7 @@ occluders' masks, so they keep a zero feature (and `seen` False) and localizatio
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -24,7 +24,7 @@ from vaf.runtime.gaussians import GaussianCloud
 from vaf.training.features.crops import metric_crop
 from vaf.training.features.masks import MaskSource
 from vaf.runtime.cameras import PinholeCamera
-from vaf.training.render.rasterizer import render
+from vaf.training.render.rasterizer import Contributions, render
 
 LEVELS = ("subpart", "part", "object")
 
@@ -38,38 +38,74 @@ class LiftedFeatures:
     views: int
 
 
-def lift_features(cloud: GaussianCloud, cameras: Iterable[PinholeCamera], masks_for: MaskSource,
-                  embed: Callable[[np.ndarray], np.ndarray], dim: int, window_m: float, crop_size: int,
-                  progress: bool = False) -> LiftedFeatures:
-    """masks_for(view) -> (H, W, 3) segment ids per level (features/masks.py); embed((B, S, S, 3)) -> (B, dim)."""
-    n = len(cloud)
-    acc = np.zeros((len(LEVELS), n, dim))
-    weight = np.zeros((len(LEVELS), n))
-    front = np.zeros(n, np.int64)  # pixels where each Gaussian is the top contributor
+@dataclass
+class EmbeddedView:
+    """One rendered view with its masks embedded. contributions: the view's (pixel, Gaussian, weight) triples;
+    top: (H, W) front-most Gaussian (-1: none); mask_of_pixel: (3, H * W) row of that level's embeddings for each
+    pixel, -1 where no (embeddable) mask covers it; embeddings: per level, (M, D)."""
+
+    contributions: Contributions
+    top: np.ndarray
+    mask_of_pixel: np.ndarray
+    embeddings: list[np.ndarray]
+
+
+def embedded_views(cloud: GaussianCloud, cameras: Iterable[PinholeCamera], masks_for: MaskSource,
+                   embed: Callable[[np.ndarray], np.ndarray], dim: int, window_m: float, crop_size: int,
+                   progress: bool = False) -> Iterator[EmbeddedView]:
+    """Renders each camera, takes its masks (features/masks.py) and embeds each mask's metric crop."""
     cameras = list(cameras)
     for cam in tqdm(cameras, desc="views", unit="view", disable=not progress):
         view = render(cloud, cam)
-        front += np.bincount(view.top[view.top >= 0], minlength=n)
         ids = masks_for(view)
-        contrib = view.contributions
+        mask_of_pixel = np.full((len(LEVELS), ids.shape[0] * ids.shape[1]), -1, np.int64)
+        embeddings = []
         for level in range(len(LEVELS)):
             segment_map = ids[..., level]
-            segments = [s for s in np.unique(segment_map) if s >= 0]
             crops, kept = [], []
-            for s in segments:
+            for s in (s for s in np.unique(segment_map) if s >= 0):
                 crop = metric_crop(view.rgb, segment_map == s, view.depth, cam.fx, window_m, crop_size)
                 if crop is not None:
                     crops.append(crop)
                     kept.append(s)
-            if not kept:
+            embeddings.append(embed(np.stack(crops)) if kept else np.zeros((0, dim), np.float32))
+            if kept:
+                lookup = np.full(int(segment_map.max()) + 2, -1)
+                lookup[np.array(kept)] = np.arange(len(kept))
+                mask_of_pixel[level] = lookup[segment_map.ravel()]
+        yield EmbeddedView(view.contributions, view.top, mask_of_pixel, embeddings)
+
+
+def front_counts(views: Iterable[EmbeddedView], count: int) -> np.ndarray:
+    """(count,) pixels where each Gaussian is the front-most contributor, over the views."""
+    return sum((np.bincount(v.top[v.top >= 0], minlength=count) for v in views), np.zeros(count, np.int64))
+
+
+def lift_features(cloud: GaussianCloud, cameras: Iterable[PinholeCamera], masks_for: MaskSource,
+                  embed: Callable[[np.ndarray], np.ndarray], dim: int, window_m: float, crop_size: int,
+                  progress: bool = False) -> LiftedFeatures:
+    """masks_for(view) -> (H, W, 3) segment ids per level (features/masks.py); embed((B, S, S, 3)) -> (B, dim)."""
+    return lift_views(embedded_views(cloud, cameras, masks_for, embed, dim, window_m, crop_size, progress), len(cloud), dim)
+
+
+def lift_views(views: Iterable[EmbeddedView], count: int, dim: int) -> LiftedFeatures:
+    """The closed-form lift (module docstring) of embedded views onto `count` Gaussians."""
+    acc = np.zeros((len(LEVELS), count, dim))
+    weight = np.zeros((len(LEVELS), count))
+    front = np.zeros(count, np.int64)  # pixels where each Gaussian is the top contributor
+    used = 0
+    for view in views:
+        used += 1
+        front += front_counts([view], count)
+        contrib = view.contributions
+        for level in range(len(LEVELS)):
+            emb = view.embeddings[level]
+            if not len(emb):
                 continue
-            emb = embed(np.stack(crops))
             # pixel -> row of emb (or -1), then a sparse (Gaussians x masks) weight matrix times emb
-            lookup = np.full(int(segment_map.max()) + 2, -1)
-            lookup[np.array(kept)] = np.arange(len(kept))
-            rows = lookup[segment_map.ravel()[contrib.pixel]]
+            rows = view.mask_of_pixel[level][contrib.pixel]
             ok = rows >= 0
-            w = coo_matrix((contrib.weight[ok], (contrib.gaussian[ok], rows[ok])), shape=(n, len(kept))).tocsr()
+            w = coo_matrix((contrib.weight[ok], (contrib.gaussian[ok], rows[ok])), shape=(count, len(emb))).tocsr()
             acc[level] += w @ emb
             weight[level] += np.asarray(w.sum(axis=1)).ravel()
     seen = (front > 0) & (weight[1] > 1e-6)
@@ -78,4 +114,4 @@ def lift_features(cloud: GaussianCloud, cameras: Iterable[PinholeCamera], masks_
     feats = np.nan_to_num(feats) * seen[None, :, None]
     norms = np.linalg.norm(feats, axis=-1, keepdims=True)
     feats = np.where(norms > 1e-9, feats / np.maximum(norms, 1e-9), 0.0)
-    return LiftedFeatures(np.transpose(feats, (1, 0, 2)).astype(np.float32), seen, len(cameras))
+    return LiftedFeatures(np.transpose(feats, (1, 0, 2)).astype(np.float32), seen, used)

@@ -44,7 +44,7 @@ class HitSet:
     float32 preprocessed clips at sample_rate (RMS 0.01); level: (N,) RMS before normalisation;
     impulse: (N,) N*s; speed: (N,) m/s; striker, material, scene, kind: (N,) str; part, subpart: (N,) int;
     point: (N, 3) metres, where the hit landed; geometry: (N, GEOMETRY_DIM) float32 ln extents of the struck
-    subpart and part (runtime/segment_geometry.py)."""
+    subpart and part and the hit's place on the subpart (runtime/segment_geometry.py)."""
 
     features: np.ndarray
     patches: np.ndarray
@@ -128,7 +128,7 @@ def _load_scene(args: tuple) -> dict:
         seg = segments[hit.part]
         rows.append((feature, _patch(images[hit.image], hit.pixel), target, level, hit.impulse, hit.speed, hit.striker,
                      hit.material, folder.name, hit.part, part_kind(seg.label, seg.material), hit.subpart, hit.point,
-                     geometry.describe(np.array([hit.subpart]), np.array([hit.part]))[0]))
+                     geometry.describe(np.array([hit.subpart]), np.array([hit.part]), np.array([hit.point]))[0]))
     return {"rows": rows, "skipped": skipped}
 
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from vaf.runtime.materials import MATERIALS
-from vaf.runtime.segment_geometry import GEOMETRY_DIM
+from vaf.runtime.segment_geometry import EXTENT_DIMS, GEOMETRY_DIM
 
 # ln(extent / 1 m) spans about -7 (1 mm) to 1 (3 m); centred on 10 cm for the network
 GEOMETRY_CENTRE, GEOMETRY_SPREAD = math.log(0.1), 2.0
@@ -40,7 +40,7 @@ class RecipeConfig:
     feature_dim: int = 64
     levels: int = 3
     patch_px: int = 16
-    geometry: bool = False  # also read the struck subpart's and part's extents (B, GEOMETRY_DIM), ln metres
+    geometry: bool = False  # also read the struck segments' extents and the hit's place (B, GEOMETRY_DIM)
     hidden: int = 256
     layers: int = 3
     dropout: float = 0.1
@@ -105,8 +105,9 @@ class RecipeNet(nn.Module):
         x = x.reshape(x.shape[0], -1) * (2.0 if self.config.input == "patch" else 1.0)
         if self.config.geometry:
             if geometry is None:
-                raise ValueError("this generator reads geometry (B, 6): pass the struck segments' extents")
-            x = torch.cat([x, (geometry - GEOMETRY_CENTRE) / GEOMETRY_SPREAD], dim=-1)
+                raise ValueError(f"this generator reads geometry (B, {GEOMETRY_DIM}): pass describe()'s rows")
+            extents, place = geometry[:, :EXTENT_DIMS], geometry[:, EXTENT_DIMS:]
+            x = torch.cat([x, (extents - GEOMETRY_CENTRE) / GEOMETRY_SPREAD, 4.0 * place], dim=-1)
         h = self.inp(x)
         for block in self.blocks:
             h = h + block(h)

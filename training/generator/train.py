@@ -4,8 +4,8 @@ Each step renders the predicted recipe with the recorded contact (impulse, speed
 true material sets the Hertz contact, as the game's physics would) and compares it with the
 recording after the seed's preprocessing: multi-resolution STFT + log-mel on RMS-normalised
 clips (timbre), an L1 on log RMS against the level the preprocessing removed (loudness),
-cross-entropy on the struck material (which the runtime needs for the contact), and a pitch
-term: cross-entropy between the network's share of gain per frequency bin and the recording's
+cross-entropy on the struck material (which the runtime needs for the contact), and optionally
+(off by default, see GeneratorTrainConfig) a pitch term: cross-entropy between the network's share of gain per frequency bin and the recording's
 share of energy in the same bins. Spectral distances alone reward a smeared spectrum when the
 pitch is uncertain (it is never far from the truth on average) and give weak gradients in
 frequency; the pitch term asks the network to commit to the bins where the recording rings. It
@@ -44,7 +44,7 @@ class GeneratorTrainConfig:
     views: int = 16  # views the hit features are lifted from
     loudness_weight: float = 0.2
     material_weight: float = 0.3
-    pitch_weight: float = 0.5
+    pitch_weight: float = 0.0  # off by default: measured, it made pitch no better and material cues worse (docs/results.md)
     model: dict = field(default_factory=lambda: asdict(RecipeConfig()))
 
     def __post_init__(self) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vaf.runtime.materials import material
-from vaf.training.world.objects import CATEGORIES, FURNITURE, TABLETOP, ObjectSpec, Part, Pose, Subpart, Support, at, yaw
+from vaf.training.world.objects import CATEGORIES, TABLETOP, ObjectSpec, Part, Pose, Subpart, Support, at, yaw
 from vaf.training.world.parts import Box
 
 # Layouts: which furniture stands on the floor and which small objects may appear.
