@@ -1,8 +1,9 @@
 """Feature scenes and localization figures, one run (record in docs/benchmarks.md).
 
-    .venv/bin/python benchmarks/bench_features.py [--requests 200]
+    .venv/bin/python benchmarks/bench_features.py [--requests 200] [--field optimized]
 
-1. `vaf scene build` of a 50 000-Gaussian sounding-world scene with 60 views of 128 px (embedded encoders).
+1. `vaf scene build` of a 50 000-Gaussian sounding-world scene with 60 views of 128 px (embedded encoders;
+   --field optimized: the LangSplat-style fit instead of the closed-form lift).
 2. `localize` round trips through the Python client to a real server holding that scene:
    0.5 s clips of 48 kHz s16 (true hit sounds of the scene), p50 and p99.
 """
@@ -48,12 +49,14 @@ def clips(bundle: SceneBundle, count: int) -> list[np.ndarray]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--field", choices=("lifted", "optimized"), default="lifted")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         plain, built = Path(tmp) / "plain", Path(tmp) / "features"
         build_bundle(generate_scene(4, "kitchen"), BundleConfig(gaussians=50_000)).save(plain)
         t0 = time.perf_counter()
-        bundle = build_feature_scene(plain, built, OnnxEncoders.load(), views=60, image_size=128, progress=False)
+        bundle = build_feature_scene(plain, built, OnnxEncoders.load(), views=60, image_size=128, progress=False,
+                                     field=args.field)
         build_s = time.perf_counter() - t0
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -75,7 +78,7 @@ def main() -> None:
     print(f"# {time.strftime('%Y-%m-%d')} {platform.machine()}, Python {platform.python_version()}")
     print("| figure | value |")
     print("|---|---|")
-    print(f"| feature scene build, {len(bundle.gaussians)} Gaussians, 60 views of 128 px | {build_s:.1f} s |")
+    print(f"| feature scene build ({args.field}), {len(bundle.gaussians)} Gaussians, 60 views of 128 px | {build_s:.1f} s |")
     print(f"| localize round trip, 0.5 s 48 kHz s16 clip, p50 / p99 ({len(ms)} requests) | "
           f"{np.median(ms):.2f} / {np.percentile(ms, 99):.2f} ms |")
 

@@ -200,7 +200,8 @@ def eval_generator_command(args: argparse.Namespace) -> int:
         for other in args.compare:
             from vaf.training.eval.generator import realtime_clips
 
-            baselines[other] = realtime_clips(other, test, f"real-time, {Path(other).name} ({_recipe_inputs(other)})")
+            folder = Path(other).parent if Path(other).name == "runtime" else Path(other)  # runs/NAME/runtime -> NAME
+            baselines[other] = realtime_clips(other, test, f"real-time, {folder.name} ({_recipe_inputs(other)})")
         if args.local:
             baselines["local"] = net_clips("local RGB patch (seed's 'local' variant)", args.local, test)
         if args.diffusion:

@@ -48,3 +48,14 @@ def test_material_classifier_learns_separable_materials():
                       [(rng.uniform(200, 400), 60) for _ in range(20)] + [(rng.uniform(2000, 4000), 5) for _ in range(20)]])
     labels = np.array(["wood"] * 20 + ["steel"] * 20)
     assert ev.MaterialClassifier(clips, labels, RATE, steps=200).accuracy(clips, labels) == 1.0
+
+
+def test_the_same_subpart_oracle_never_returns_the_hit_itself(tiny_hits):
+    from vaf.training.eval.generator import same_subpart_clips
+
+    _, test = tiny_hits
+    clips = same_subpart_clips(test).audio
+    assert clips.shape == test.targets.shape
+    for i in range(len(test)):
+        j = [k for k in range(len(test)) if np.array_equal(test.targets[k], clips[i])]
+        assert i not in j and test.scene[j[0]] == test.scene[i]

@@ -39,7 +39,11 @@ def test_hits_carry_features_targets_and_contacts(tiny_hits):
 def test_hits_carry_the_struck_segments_extents(tiny_hits):
     train, _ = tiny_hits
     assert train.geometry.shape == (len(train), 9) and np.isfinite(train.geometry).all()
-    assert np.all((train.geometry[:, 6:] >= 0) & (train.geometry[:, 6:] <= 0.75))  # hits land on their subpart
+    place = train.geometry[:, 6:]
+    assert np.all((place >= 0) & (place <= 1))
+    # hits land on their subpart: within its span along the two largest axes (the smallest, a plate's
+    # thickness, puts every hit at a face, 0.5 or beyond where the 2..98% span trims it)
+    assert np.mean(place[:, :2] <= 0.55) > 0.95
     extents = np.exp(train.geometry)
     assert np.all(extents[:, 0] <= extents[:, 3] * 1.05)  # a subpart is no longer than its part
     assert np.all(np.diff(extents[:, :3], axis=1) <= 0)  # largest first

@@ -247,6 +247,21 @@ def retrieval_clips(train: HitSet, hits: HitSet) -> Clips:
     return Clips("nearest-neighbour retrieval", train.targets[nearest])
 
 
+def same_subpart_clips(hits: HitSet) -> Clips:
+    """An oracle: for each hit, the recording of another held-out hit on the same subpart (else on the same
+    part, else in the same scene; never the hit itself). What a method that knows the struck segment but
+    not the spot on it can reach: the sounds of one subpart differ with where it is struck."""
+    levels = [list(zip(hits.scene, hits.subpart)), list(zip(hits.scene, hits.part)), list(hits.scene)]
+    pick = np.arange(len(hits))
+    for i in range(len(hits)):
+        for key in levels:
+            others = [j for j in range(len(hits)) if j != i and key[j] == key[i]]
+            if others:
+                pick[i] = others[0]
+                break
+    return Clips("another recording of the same subpart (oracle)", hits.targets[pick])
+
+
 def diffusion_clips(checkpoint: str | Path, hits: HitSet, steps: int = 50, cfg_scale: float = 6.0, batch: int = 64) -> Clips:
     """The diffusion path's model sampled for every hit (DDIM, `steps`, CFG `cfg_scale`), finished like a recording."""
     from vaf.training.generator.diffusion import load_diffusion
@@ -290,7 +305,7 @@ def evaluate_generator(dataset: str | Path, model_dir: str | Path, train: HitSet
     classifier = MaterialClassifier(train.targets, train.material, train.sample_rate)
     reference = np.concatenate([encoders.embed_audio(test.targets[i : i + 256]) for i in range(0, len(test), 256)])
     methods = [realtime_clips(model_dir, test), retrieval_clips(train, test), *(baselines or {}).values(),
-               physics_clips(dataset, test)]
+               physics_clips(dataset, test), same_subpart_clips(test)]
     return {
         "dataset": str(dataset),
         "scenes": len(set(test.scene)),
