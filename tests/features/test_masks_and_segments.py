@@ -28,6 +28,7 @@ def test_the_smallest_covering_mask_of_each_level_wins():
     assert (ids[..., 2] == 0).all()
     assert ids[0, 0, 1] == 2 and ids[0, 1, 1] == 1 and ids[3, 3, 1] == -1
     assert (ids[..., 0] == -1).all()
+    assert (paint_levels(np.zeros((0, 4, 4), bool), np.zeros(0, int), 4, 4) == -1).all()  # SAM kept nothing
 
 
 def test_segments_from_features_lifted_through_view_inconsistent_masks(painted_scene):
@@ -79,6 +80,8 @@ def test_sam_masks_and_a_scene_segmented_by_them(feature_scene, tiny_encoders, t
     ids = sam(view)
     assert ids.shape == (64, 64, 3) and ids.dtype == np.int32
     assert (ids[view.top < 0] == -1).all() and (ids >= 0).any()
+    strict = SamMasks(tiny_sam(), points_per_side=2, iou_threshold=2.0)  # no mask can pass: a view without masks
+    assert (strict(view) == -1).all()
 
     plain = feature_scene.parent / "plain"
     built = build_feature_scene(plain, tmp_path / "sam_scene", tiny_encoders, views=3, image_size=64, progress=False,

@@ -40,6 +40,8 @@ def paint_levels(masks: np.ndarray, level: np.ndarray, height: int, width: int) 
     """masks: (M, H, W) bool, level: (M,) in 0..2 -> (H, W, 3) int32 ids (mask index), -1 where no mask
     of that level covers the pixel; larger masks are painted first, so the smallest covering one wins."""
     out = np.full((height, width, 3), -1, np.int32)
+    if not len(masks):
+        return out
     areas = masks.reshape(len(masks), -1).sum(axis=1)
     for m in np.argsort(-areas, kind="stable"):
         out[..., level[m]][masks[m]] = m
