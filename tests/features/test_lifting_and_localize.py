@@ -59,7 +59,11 @@ def test_scene_import_and_build_commands(tiny_encoders, tmp_path):
     built = run_vaf("scene", "build", str(tmp_path / "imported"), "--out", str(tmp_path / "built"), "--encoders",
                     str(tiny_encoders.path), "--views", "4", "--image-size", "48")
     assert built.returncode == 0, built.stderr
+    assert "single part" in built.stderr and "--sam-checkpoint" in built.stderr  # a plain import: warned
     assert SceneBundle.load(tmp_path / "built").features.shape == (len(b.gaussians), 3, tiny_encoders.dim)
+    no_sam = run_vaf("scene", "build", str(tmp_path / "imported"), "--out", str(tmp_path / "sam"), "--encoders",
+                     str(tiny_encoders.path), "--sam-checkpoint", str(tmp_path / "sam_vit_b.pth"))
+    assert no_sam.returncode == 2 and "sam checkpoint" in no_sam.stderr and not (tmp_path / "sam").exists()
     again = run_vaf("scene", "build", str(tmp_path / "imported"), "--out", str(tmp_path / "built"), "--encoders",
                     str(tiny_encoders.path))
     assert again.returncode == 2 and "not empty" in again.stderr

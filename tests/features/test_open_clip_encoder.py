@@ -84,3 +84,16 @@ def test_audio_learns_into_a_frozen_clip_space_and_exports(tiny_clip, tiny_confi
         expected = pair.image(torch.tensor(crops).permute(0, 3, 1, 2)).numpy()
     np.testing.assert_allclose(onnx.embed_images(crops), expected, atol=1e-4)
     assert onnx.dim == 16 and onnx.image_size == 64
+
+
+def test_train_encoders_cli_needs_both_clip_options(tiny_dataset, tmp_path):
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "vaf", "train", "encoders", "--dataset", str(tiny_dataset), "--out",
+                          str(tmp_path / "run"), "--clip-model", "ViT-B-32"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and "--clip-checkpoint" in run.stderr and not (tmp_path / "run").exists()
+    missing = subprocess.run([sys.executable, "-m", "vaf", "train", "encoders", "--dataset", str(tiny_dataset), "--out",
+                              str(tmp_path / "run"), "--clip-model", "ViT-B-32", "--clip-checkpoint",
+                              str(tmp_path / "none.bin")], capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 2 and "open_clip_image checkpoint" in missing.stderr

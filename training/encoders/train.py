@@ -126,10 +126,10 @@ def train_encoders(dataset: str | Path, out: str | Path, config: TrainConfig | N
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     rate = config.audio.get("sample_rate", 24000)
+    model = EncoderPair(config)  # first: a bad encoder config or checkpoint fails before the slow data loading
     train, test = load_pairs(dataset, "train", rate), load_pairs(dataset, "test", rate)
     if len(train) < config.batch:
         raise ValueError(f"{dataset}: {len(train)} training pairs, fewer than one batch of {config.batch}")
-    model = EncoderPair(config)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(train) // config.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.epochs * steps_per_epoch)
