@@ -11,7 +11,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     tr = sub.add_parser("train", help="train models on a capture-layout dataset")
     trsub = tr.add_subparsers(dest="train_command", required=True)
     e = trsub.add_parser("encoders", help="contrastive audio and image encoders (resumable)")
-    e.add_argument("--dataset", required=True, help="folder made by `vaf world dataset` (or a real capture in that layout)")
+    e.add_argument("--dataset", required=True, action="append", help="folder made by `vaf world dataset` (or a real "
+                   "capture in that layout); repeat to pool the train splits of several (e.g. extra training-only scenes)")
     e.add_argument("--out", required=True, help="folder for checkpoint.pt, encoders.pt, training.json")
     e.add_argument("--epochs", type=int, default=15)
     e.add_argument("--batch", type=int, default=64)

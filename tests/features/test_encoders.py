@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,7 +15,8 @@ from scipy.signal import stft
 
 from vaf.training.encoders.logmel import LogMel, mel_filterbank
 from vaf.training.encoders.models import build_encoder
-from vaf.training.encoders.train import contrastive_loss, load_encoders, train_encoders
+from vaf.training.data.pairs import load_pairs
+from vaf.training.encoders.train import _tensors, contrastive_loss, load_encoders, train_encoders
 
 
 def test_factory_builds_from_configs_and_names_bad_ones(tiny_config):
@@ -68,3 +73,23 @@ def test_training_lowers_loss_and_resumes(tiny_dataset, tiny_training, tiny_conf
     assert resumed["history"] == first["history"]
     with pytest.raises(ValueError, match="another config"):
         train_encoders(tiny_dataset, tmp_path / "run", tiny_config, progress=False)
+
+
+def test_training_pools_datasets_keeping_their_parts_apart(tiny_dataset, tiny_config, tmp_path):
+    extra = tmp_path / "extra"  # the same scenes under another folder, all for training
+    shutil.copytree(tiny_dataset, extra)
+    manifest = json.loads((extra / "dataset.json").read_text())
+    manifest["split"] = {"train": manifest["scenes"], "test": []}
+    (extra / "dataset.json").write_text(json.dumps(manifest))
+    own, more = load_pairs(tiny_dataset, "train"), load_pairs(extra, "train")
+    assert len(more) > len(own)
+    groups = lambda pairs: len(set(_tensors(pairs)[2].tolist()))  # noqa: E731
+    assert groups(own + more) == groups(own) + groups(more)  # a part of one dataset is never a positive of another's
+    report = train_encoders([tiny_dataset, extra], tmp_path / "run", dataclasses.replace(tiny_config, epochs=1), progress=False)
+    assert report["train_pairs"] == len(own) + len(more)
+    assert report["test_pairs"] == len(load_pairs(tiny_dataset, "test"))
+    run = subprocess.run([sys.executable, "-m", "vaf", "train", "encoders", "--dataset", str(tiny_dataset), "--dataset",
+                          str(extra), "--out", str(tmp_path / "cli"), "--epochs", "1", "--batch", "8"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert json.loads((tmp_path / "cli" / "training.json").read_text())["train_pairs"] == len(own) + len(more)

@@ -92,9 +92,11 @@ def test_contacts_batch_keeps_order_and_isolates_errors(client):
     assert [type(r).__name__ for r in results] == ["Audio", "RemoteError", "Audio", "RemoteError", "Audio"]
     assert results[1].code == "off_surface" and results[1].field == "position"
     assert results[3].code == "bad_field" and results[3].field == "contacts[3].impulse"
-    assert [r.material for r in (results[0], results[2], results[4])] == ["ceramic", "steel", "wood"]
-    single = client.contact("demo", good[0][0], good[0][1], 0.03, 1.0, seed=0)
-    assert np.array_equal(results[0].pcm, single.pcm)
+    # Each answer is its own contact's: the same sound and material as that contact sent alone.
+    for k, r in zip(range(3), (results[0], results[2], results[4])):
+        single = client.contact("demo", good[k][0], good[k][1], 0.03, 1.0, seed=k)
+        assert np.array_equal(r.pcm, single.pcm) and r.material == single.material
+    assert len({r.pcm.tobytes() for r in (results[0], results[2], results[4])}) == 3
 
 
 def test_harder_hits_are_louder_over_the_wire(client):
@@ -105,9 +107,10 @@ def test_harder_hits_are_louder_over_the_wire(client):
 
 
 def test_point_near_surface_snaps_far_point_fails(client):
-    point, normal, _ = surface_point("ceramic")
+    point, normal, i = surface_point("ceramic")
     near = client.contact("demo", point + 0.01 * normal, normal, impulse=0.02, speed=1.0)
-    assert near.material == "ceramic"
+    assert near.segment == int(BUNDLE.acoustics.unit_segment[BUNDLE.acoustics.unit[i]])  # snapped onto the mug it is 1 cm above
+    assert near.segments["part"] == client.contact("demo", point, normal, impulse=0.02, speed=1.0).segments["part"]
     with pytest.raises(RemoteError) as e:
         client.contact("demo", [0.0, 3.0, 0.0], [0, 1, 0], impulse=0.02, speed=1.0)
     assert e.value.code == "off_surface" and "tolerance" in e.value.message

@@ -15,7 +15,7 @@ from vaf.runtime.wav import read_wav
 from vaf.training.data.capture import Hit, read_colmap, read_hits, write_colmap, write_hits
 from vaf.runtime.preprocess import CLIP_SECONDS, TARGET_RMS, crop_or_pad, preprocess, spectral_gate
 from vaf.runtime.cameras import orbit
-from vaf.training.world.dataset import split_scenes
+from vaf.training.world.dataset import DatasetConfig, split_scenes
 from vaf.training.world.recording import pink_noise, record, room_impulse_response
 
 FS = 48000
@@ -108,6 +108,10 @@ def test_colmap_and_hits_round_trip(tmp_path):
 def test_split_is_by_scene_four_to_one():
     split = split_scenes([f"s{i}" for i in range(10)], 0.2, np.random.default_rng(0))
     assert len(split["train"]) == 8 and len(split["test"]) == 2 and not set(split["train"]) & set(split["test"])
+    extra = split_scenes([f"s{i}" for i in range(10)], 0.0, np.random.default_rng(0))
+    assert len(extra["train"]) == 10 and extra["test"] == []
+    with pytest.raises(ValueError, match="test_fraction"):
+        DatasetConfig(scenes=2, hits_per_scene=1, test_fraction=1.0)
 
 
 def test_dataset_cli(tmp_path):

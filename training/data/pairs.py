@@ -23,7 +23,8 @@ from vaf.training.features.crops import metric_crop
 
 @dataclass
 class Pair:
-    """audio: (T,) float32 at the encoder's rate; crop: (S, S, 3) float32; scene, part: which segment;
+    """audio: (T,) float32 at the encoder's rate; crop: (S, S, 3) float32; scene (its folder, unique across
+    datasets), part: which segment;
     kind: material and part class (e.g. "ceramic mug/body"), for counting acoustically identical parts."""
 
     audio: np.ndarray
@@ -70,5 +71,5 @@ def load_pairs(root: str | Path, split: str, sample_rate: int = 24000, window_m:
             except ValueError:  # silent after denoising: nothing to learn from
                 continue
             seg = segments[hit.part]
-            pairs.append(Pair(clip, crop, scene, hit.part, part_kind(seg.label, seg.material), hit))
+            pairs.append(Pair(clip, crop, str(folder), hit.part, part_kind(seg.label, seg.material), hit))
     return pairs

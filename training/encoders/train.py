@@ -118,8 +118,12 @@ def within_scene_accuracy(model: EncoderPair, pairs: list[Pair], image: torch.Te
     return hits / len(pairs)
 
 
-def train_encoders(dataset: str | Path, out: str | Path, config: TrainConfig | None = None, progress: bool = True) -> dict:
-    """Trains on the dataset's train split, reports within-scene accuracy on its test split."""
+def train_encoders(dataset: str | Path | list[str | Path], out: str | Path, config: TrainConfig | None = None,
+                   progress: bool = True) -> dict:
+    """Trains on the dataset's train split, reports within-scene accuracy on its test split.
+    dataset: one folder, or several whose train splits (and test splits) are pooled, e.g. extra
+    training-only scenes (`vaf world dataset --test-fraction 0`) beside the evaluation dataset."""
+    datasets = [Path(d) for d in (dataset if isinstance(dataset, list) else [dataset])]
     config = config or TrainConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -127,9 +131,10 @@ def train_encoders(dataset: str | Path, out: str | Path, config: TrainConfig | N
     gen = torch.Generator().manual_seed(config.seed)
     rate = config.audio.get("sample_rate", 24000)
     model = EncoderPair(config)  # first: a bad encoder config or checkpoint fails before the slow data loading
-    train, test = load_pairs(dataset, "train", rate), load_pairs(dataset, "test", rate)
+    train = [p for d in datasets for p in load_pairs(d, "train", rate)]
+    test = [p for d in datasets for p in load_pairs(d, "test", rate)]
     if len(train) < config.batch:
-        raise ValueError(f"{dataset}: {len(train)} training pairs, fewer than one batch of {config.batch}")
+        raise ValueError(f"{', '.join(map(str, datasets))}: {len(train)} training pairs, fewer than one batch of {config.batch}")
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(train) // config.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.epochs * steps_per_epoch)
@@ -160,7 +165,7 @@ def train_encoders(dataset: str | Path, out: str | Path, config: TrainConfig | N
         bar.set_postfix(loss=f"{entry['loss']:.3f}", test_acc=f"{entry['test_within_scene_acc']:.3f}")
         save_checkpoint(checkpoint, asdict(config), epoch + 1, history, gen, model=model, opt=opt, sched=sched)
     torch.save({"model": model.state_dict(), "config": asdict(config)}, out / "encoders.pt")
-    report = {"dataset": str(dataset), "train_pairs": len(train), "test_pairs": len(test), "history": history,
+    report = {"datasets": [str(d) for d in datasets], "train_pairs": len(train), "test_pairs": len(test), "history": history,
               "config": asdict(config)}
     (out / "training.json").write_text(json.dumps(report, indent=1))
     return report

@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--rt60", type=float, default=0.3, help="room reverberation time, s (default %(default)s)")
     d.add_argument("--snr-db", type=float, default=40.0, help="impact to background noise ratio (default %(default)s)")
     d.add_argument("--dry", action="store_true", help="no room and no background noise")
+    d.add_argument("--test-fraction", type=float, default=0.2,
+                   help="share of scenes held out for testing (default %(default)s; 0: a training-only dataset)")
     d.set_defaults(run=dataset_command)
 
     h = wsub.add_parser("hit", help="render the true impact sound at a point of a scene bundle")
@@ -71,7 +73,7 @@ def dataset_command(args: argparse.Namespace) -> int:
     try:
         config = DatasetConfig(args.scenes, args.hits_per_scene, args.seed, args.views, args.image_size, args.gaussians,
                                hit_seconds=args.hit_seconds, rt60=None if args.dry else args.rt60,
-                               snr_db=None if args.dry else args.snr_db)
+                               snr_db=None if args.dry else args.snr_db, test_fraction=args.test_fraction)
         manifest = make_dataset(args.out, config)
     except (ValueError, FileExistsError) as e:
         print(f"vaf world dataset: {e}", file=sys.stderr)

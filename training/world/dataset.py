@@ -60,14 +60,17 @@ class DatasetConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
         if not 16 <= self.image_size <= 1024:
             raise ValueError(f"image_size must be within 16..1024 px, got {self.image_size}")
+        if not 0.0 <= self.test_fraction < 1.0:
+            raise ValueError(f"test_fraction must be within [0, 1), got {self.test_fraction}")
         if not 0.05 <= self.hit_seconds <= 4.0:
             raise ValueError(f"hit_seconds must be within 0.05..4, got {self.hit_seconds}")
 
 
 def split_scenes(names: list[str], test_fraction: float, rng: np.random.Generator) -> dict[str, list[str]]:
-    """Train/test by scene; at least one test scene once there are two scenes."""
+    """Train/test by scene; at least one test scene once there are two scenes, unless test_fraction is 0
+    (a training-only dataset, e.g. extra scenes for `vaf train encoders`)."""
     order = [names[i] for i in rng.permutation(len(names))]
-    n_test = 0 if len(names) < 2 else max(1, int(round(test_fraction * len(names))))
+    n_test = 0 if len(names) < 2 or test_fraction == 0 else max(1, int(round(test_fraction * len(names))))
     return {"train": sorted(order[n_test:]), "test": sorted(order[:n_test])}
 
 
