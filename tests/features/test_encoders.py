@@ -88,6 +88,9 @@ def test_training_pools_datasets_keeping_their_parts_apart(tiny_dataset, tiny_co
     report = train_encoders([tiny_dataset, extra], tmp_path / "run", dataclasses.replace(tiny_config, epochs=1), progress=False)
     assert report["train_pairs"] == len(own) + len(more)
     assert report["test_pairs"] == len(load_pairs(tiny_dataset, "test"))
+    with pytest.raises(ValueError, match="another config"):  # the same run folder on other data does not resume
+        train_encoders(tiny_dataset, tmp_path / "run", dataclasses.replace(tiny_config, epochs=1), progress=False)
+    assert len(load_encoders(tmp_path / "run" / "checkpoint.pt").audio.head.weight) == tiny_config.audio["dim"]
     run = subprocess.run([sys.executable, "-m", "vaf", "train", "encoders", "--dataset", str(tiny_dataset), "--dataset",
                           str(extra), "--out", str(tmp_path / "cli"), "--epochs", "1", "--batch", "8"],
                          capture_output=True, text=True, timeout=600)

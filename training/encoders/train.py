@@ -139,7 +139,8 @@ def train_encoders(dataset: str | Path | list[str | Path], out: str | Path, conf
     steps_per_epoch = len(train) // config.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.epochs * steps_per_epoch)
     checkpoint = out / "checkpoint.pt"
-    start, history = resume(checkpoint, asdict(config), gen, model=model, opt=opt, sched=sched)
+    run = {**asdict(config), "datasets": [str(d.resolve()) for d in datasets]}  # resuming on other data is refused too
+    start, history = resume(checkpoint, run, gen, model=model, opt=opt, sched=sched)
     audio, crops, groups = _tensors(train)
     # A frozen tower (pretrained CLIP) sees un-augmented crops, embedded once: as in the seed, only
     # the audio side learns.
@@ -163,7 +164,7 @@ def train_encoders(dataset: str | Path | list[str | Path], out: str | Path, conf
         entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "test_within_scene_acc": within_scene_accuracy(model, test, fixed_test)}
         history.append(entry)
         bar.set_postfix(loss=f"{entry['loss']:.3f}", test_acc=f"{entry['test_within_scene_acc']:.3f}")
-        save_checkpoint(checkpoint, asdict(config), epoch + 1, history, gen, model=model, opt=opt, sched=sched)
+        save_checkpoint(checkpoint, run, epoch + 1, history, gen, model=model, opt=opt, sched=sched)
     torch.save({"model": model.state_dict(), "config": asdict(config)}, out / "encoders.pt")
     report = {"datasets": [str(d) for d in datasets], "train_pairs": len(train), "test_pairs": len(test), "history": history,
               "config": asdict(config)}
@@ -174,7 +175,7 @@ def train_encoders(dataset: str | Path | list[str | Path], out: str | Path, conf
 def load_encoders(path: str | Path) -> EncoderPair:
     """An EncoderPair from encoders.pt (or a checkpoint.pt), in eval mode."""
     state = torch.load(path, weights_only=False)
-    config = TrainConfig(**state["config"])
+    config = TrainConfig(**{k: v for k, v in state["config"].items() if k != "datasets"})
     if "checkpoint" in config.image:  # the weights are in `state`: do not read the pretrained file again
         config.image = {**config.image, "checkpoint": None}
     model = EncoderPair(config)
