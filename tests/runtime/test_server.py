@@ -93,7 +93,7 @@ def test_contacts_batch_keeps_order_and_isolates_errors(client):
     assert results[1].code == "off_surface" and results[1].field == "position"
     assert results[3].code == "bad_field" and results[3].field == "contacts[3].impulse"
     # Each answer is its own contact's: the same sound and material as that contact sent alone.
-    for k, r in zip(range(3), (results[0], results[2], results[4])):
+    for k, r in enumerate((results[0], results[2], results[4])):
         single = client.contact("demo", good[k][0], good[k][1], 0.03, 1.0, seed=k)
         assert np.array_equal(r.pcm, single.pcm) and r.material == single.material
     assert len({r.pcm.tobytes() for r in (results[0], results[2], results[4])}) == 3

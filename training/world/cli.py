@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--modes", type=int, default=32, help="modes per vibrating part")
     s.set_defaults(run=scene_command)
 
-    d = wsub.add_parser("dataset", help="many scenes in the capture layout with recorded hits, split 4:1 by scene")
+    d = wsub.add_parser("dataset", help="many scenes in the capture layout with recorded hits, split by scene (4:1 by default)")
     d.add_argument("--scenes", type=int, required=True)
     d.add_argument("--hits-per-scene", type=int, required=True)
     d.add_argument("--seed", type=int, default=0)
