@@ -31,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--field", choices=("lifted", "optimized"), default="lifted",
                    help="lifted: closed-form average of mask embeddings (default); optimized: LangSplat-style fit of "
                    "3-d latents through an autoencoder, started from the lifted one")
+    b.add_argument("--renderer", choices=("auto", "cpu", "gsplat"), default="auto",
+                   help="splat renderer for the views: gsplat's CUDA kernels (needs a GPU and `pip install gsplat`), the "
+                   "CPU rasterizer, or auto (gsplat when it can run, else cpu)")
     b.add_argument("--sam-checkpoint", default=None, help="segment the scene with segment-anything from this local "
                    "checkpoint (e.g. sam_vit_b_01ec64.pth) instead of the bundle's own segments; use --image-size 512 or more")
     b.add_argument("--sam-model", default="vit_b", help="the checkpoint's architecture: vit_b, vit_l or vit_h")
@@ -112,12 +115,13 @@ def build_command(args: argparse.Namespace) -> int:
             print("vaf scene build: warning: the bundle has a single part (a plain import?); its features will not tell "
                   "parts apart. Give --sam-checkpoint to segment it.", file=sys.stderr)
         bundle = build_feature_scene(args.bundle, args.out, encoders, args.views, args.image_size, args.seed, masks=masks,
-                                     segment_threshold=args.segment_threshold, field=args.field)
+                                     segment_threshold=args.segment_threshold, field=args.field, renderer=args.renderer)
     except (ValueError, FileExistsError) as e:
         print(f"vaf scene build: {e}", file=sys.stderr)
         return 2
     print(f"{args.out}: {bundle.name}, features {bundle.features.shape} "
-          f"({100 * bundle.features_source['seen_fraction']:.1f}% of Gaussians seen), "
+          f"({100 * bundle.features_source['seen_fraction']:.1f}% of Gaussians seen, {bundle.features_source['renderer']} "
+          f"renderer), "
           f"{sum(s.level == 'part' for s in bundle.segments)} parts")
     return 0
 

@@ -1,6 +1,7 @@
 """`vaf scene build`: a bundle with per-Gaussian multi-level features; `vaf scene import`: a bundle from a plain .ply.
 
-Build renders views of the splats (CPU rasterizer), takes multi-level masks per view (the
+Build renders views of the splats (gsplat's CUDA kernels where a GPU is present, else the CPU
+rasterizer: training/render), takes multi-level masks per view (the
 bundle's own segment labels: oracle masks for synthetic scenes and for imports with labels; or
 segment-anything from a local checkpoint, training/features/masks.py), embeds each mask's
 metric crop with the image encoder (ONNX) and lifts the embeddings onto the Gaussians
@@ -19,6 +20,7 @@ from vaf.runtime.encoders import OnnxEncoders
 from vaf.runtime.gaussians import read_ply
 from vaf.runtime.scene_bundle import UP_AXES, SceneBundle, Segment
 from vaf.training.features.lift import lift_features
+from vaf.training.render import choose_renderer
 from vaf.training.features.masks import MaskSource, oracle_masks
 from vaf.training.features.segments import segment_gaussians
 from vaf.training.features.field import fit_feature_field
@@ -35,28 +37,31 @@ def _check_new_folder(out: Path) -> None:
 
 def build_feature_scene(bundle_dir: str | Path, out: str | Path, encoders: OnnxEncoders, views: int = 60, image_size: int = 128,
                         seed: int = 0, progress: bool = True, masks: MaskSource | None = None,
-                        segment_threshold: float = 0.9, field: str = "lifted") -> SceneBundle:
+                        segment_threshold: float = 0.9, field: str = "lifted", renderer: str = "auto") -> SceneBundle:
     """Copies the bundle to `out` with features added.
 
     masks None: the bundle's own segments are the masks (oracle). Given (e.g. SamMasks), the bundle is
     segmented anew from the features lifted from those masks (features/segments.py): new labels,
     segments and a collision mesh of one convex hull per subpart; ground-truth acoustics, tied to the
     old segments, are dropped. field: "lifted" (closed form, features/lift.py) or "optimized" (LangSplat-style,
-    features/field.py)."""
+    features/field.py). renderer: "auto", "cpu" or "gsplat" (training/render)."""
     out = Path(out)
     _check_new_folder(out)
     if views < 1 or not 16 <= image_size <= 1024:
         raise ValueError(f"views must be >= 1 and image_size within 16..1024, got {views} and {image_size}")
     if field not in FIELDS:
         raise ValueError(f"field must be one of {', '.join(FIELDS)}, got {field!r}")
+    renderer, render_view = choose_renderer(renderer)
     bundle = SceneBundle.load(bundle_dir)
     cams = around_objects(bundle.segments, views, image_size, np.random.default_rng(seed))
     lifted = FIELDS[field](bundle.gaussians, cams, oracle_masks(bundle.labels) if masks is None else masks,
-                           encoders.embed_images, encoders.dim, encoders.window_m, encoders.image_size, progress=progress)
+                           encoders.embed_images, encoders.dim, encoders.window_m, encoders.image_size, progress=progress,
+                           renderer=render_view)
     bundle.features = lifted.features.astype(np.float16)
     bundle.features_source = {"encoders": encoders.fingerprint, "views": views, "image_size": image_size,
                               "seen_fraction": round(float(lifted.seen.mean()), 4),
-                              "masks": "oracle" if masks is None else type(masks).__name__, "field": field}
+                              "masks": "oracle" if masks is None else type(masks).__name__, "field": field,
+                              "renderer": renderer}
     if masks is not None:
         positions = bundle.gaussians.positions
         bundle.labels, bundle.segments = segment_gaussians(positions, lifted.features, lifted.seen, segment_threshold)

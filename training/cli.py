@@ -82,14 +82,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def train_encoders_command(args: argparse.Namespace) -> int:
     from vaf.training.encoders.train import DEFAULT_AUDIO, TrainConfig, train_encoders
 
-    config = TrainConfig(epochs=args.epochs, batch=args.batch, seed=args.seed)
     if (args.clip_model is None) != (args.clip_checkpoint is None):
         print("vaf train encoders: --clip-model and --clip-checkpoint go together", file=sys.stderr)
         return 2
-    if args.clip_model is not None:
-        config.image = {"type": "open_clip_image", "model": args.clip_model, "checkpoint": args.clip_checkpoint}
-        config.audio = {k: v for k, v in DEFAULT_AUDIO.items() if k != "dim"}  # hears into CLIP's space
     try:
+        config = TrainConfig(epochs=args.epochs, batch=args.batch, seed=args.seed)
+        if args.clip_model is not None:
+            config.image = {"type": "open_clip_image", "model": args.clip_model, "checkpoint": args.clip_checkpoint}
+            config.audio = {k: v for k, v in DEFAULT_AUDIO.items() if k != "dim"}  # hears into CLIP's space
         report = train_encoders(args.dataset, args.out, config)
     except (ValueError, FileNotFoundError) as e:
         print(f"vaf train encoders: {e}", file=sys.stderr)

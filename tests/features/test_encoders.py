@@ -96,3 +96,6 @@ def test_training_pools_datasets_keeping_their_parts_apart(tiny_dataset, tiny_co
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     assert json.loads((tmp_path / "cli" / "training.json").read_text())["train_pairs"] == len(own) + len(more)
+    run = subprocess.run([sys.executable, "-m", "vaf", "train", "encoders", "--dataset", str(tiny_dataset), "--out",
+                          str(tmp_path / "bad"), "--epochs", "0"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 2 and "epochs must be >= 1" in run.stderr and "Traceback" not in run.stderr

@@ -16,6 +16,7 @@ from vaf.runtime.scene_bundle import SceneBundle
 from vaf.runtime.scenes import DEMO_SCENE
 from vaf.runtime.wav import read_wav
 from vaf.training.features.lift import lift_features
+from vaf.training.render.gsplat_renderer import gsplat_available
 from vaf.training.features.masks import oracle_masks
 from vaf.runtime.cameras import around_objects
 
@@ -61,6 +62,11 @@ def test_scene_import_and_build_commands(tiny_encoders, tmp_path):
     assert built.returncode == 0, built.stderr
     assert "single part" in built.stderr and "--sam-checkpoint" in built.stderr  # a plain import: warned
     assert SceneBundle.load(tmp_path / "built").features.shape == (len(b.gaussians), 3, tiny_encoders.dim)
+    assert SceneBundle.load(tmp_path / "built").features_source["renderer"] in ("cpu", "gsplat")  # what auto chose
+    if not gsplat_available():
+        gpu = run_vaf("scene", "build", str(tmp_path / "imported"), "--out", str(tmp_path / "gpu"), "--encoders",
+                      str(tiny_encoders.path), "--renderer", "gsplat")
+        assert gpu.returncode == 2 and "CUDA" in gpu.stderr and not (tmp_path / "gpu").exists()
     no_sam = run_vaf("scene", "build", str(tmp_path / "imported"), "--out", str(tmp_path / "sam"), "--encoders",
                      str(tiny_encoders.path), "--sam-checkpoint", str(tmp_path / "sam_vit_b.pth"))
     assert no_sam.returncode == 2 and "sam checkpoint" in no_sam.stderr and not (tmp_path / "sam").exists()

@@ -1,4 +1,5 @@
-"""Cameras and the CPU splat rasterizer against a loop reference and against geometry."""
+"""Cameras and the splat renderers: the CPU rasterizer against a loop reference and against geometry,
+the gsplat path against gsplat's own torch reference (its CUDA kernels only where a GPU is)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import pytest
 
 from vaf.runtime.gaussians import GaussianCloud, quaternion_from_z
 from vaf.runtime.cameras import look_at, orbit
-from vaf.training.render.rasterizer import render, render_reference
+from vaf.training.render import choose_renderer
+from vaf.training.render.gsplat_renderer import camera_matrices, gsplat_available, pair_alpha, render_gsplat
+from vaf.training.render.rasterizer import LOW_PASS, NEAR, _pairs, composite, project, render, render_reference
 
 
 def cloud(positions, scales, rgb, opacity=0.9, normals=None) -> GaussianCloud:
@@ -72,3 +75,79 @@ def test_behind_camera_is_not_drawn():
     c = cloud([[0.0, 0.0, -3.0]], [[0.3, 0.3, 0.3]], [[1, 1, 1]])
     out = render(c, front_camera(16))
     assert out.alpha.max() == 0 and (out.top == -1).all()
+
+
+def random_scene(seed: int, n: int = 60):
+    """A random cloud around the origin and an oblique, non-square camera (48 x 32 px) looking at it."""
+    rng = np.random.default_rng(seed)
+    c = cloud(rng.normal(0, 0.3, (n, 3)), rng.uniform(0.01, 0.1, (n, 3)), rng.random((n, 3)), normals=rng.normal(size=(n, 3)))
+    c.opacity = rng.uniform(0.1, 0.95, n).astype(np.float32)
+    cam = look_at(np.array([1.2, -0.8, -1.6]), np.array([0.05, 0.0, 0.1]), np.array([0.0, 1.0, 0.0]), 65.0, 48, 32)
+    return c, cam
+
+
+def gsplat_reference_projection(c, cam):
+    """gsplat's pure-torch projection (the reference its CUDA kernel is tested against), float64, for one camera."""
+    torch = pytest.importorskip("torch")
+    reference = pytest.importorskip("gsplat.cuda._torch_impl")
+    view, k = camera_matrices(cam)
+    f64 = lambda a: torch.tensor(np.asarray(a, np.float64))  # noqa: E731
+    covars, _ = reference._quat_scale_to_covar_preci(f64(c.rotations), f64(c.scales), compute_preci=False)
+    radii, means2d, depths, conics, _ = reference._fully_fused_projection(
+        f64(c.positions), covars, f64(view)[None], f64(k)[None], cam.width, cam.height, eps2d=LOW_PASS, near_plane=NEAR)
+    return radii[0].numpy(), means2d[0].numpy(), depths[0].numpy(), conics[0].numpy()
+
+
+def test_projection_matches_gsplat_reference():
+    c, cam = random_scene(2)
+    index, mean, depth, inv, _ = project(c, cam)
+    radii, means2d, depths, conics = gsplat_reference_projection(c, cam)
+    assert len(index) > 40
+    assert set(index) <= set(np.flatnonzero((radii > 0).all(axis=1)))  # what we draw, gsplat draws too
+    np.testing.assert_allclose(means2d[index], mean, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(depths[index], depth, rtol=1e-6)
+    np.testing.assert_allclose(conics[index], np.stack([inv[:, 0, 0], inv[:, 0, 1], inv[:, 1, 1]], 1), rtol=1e-5, atol=1e-9)
+
+
+def test_gsplat_path_composites_like_the_cpu_rasterizer():
+    """Everything of render_gsplat but its three CUDA calls: given the pairs gsplat's kernel would list (here the
+    CPU rasterizer's, on the same footprints), its alpha and compositing reproduce render() exactly."""
+    c, cam = random_scene(3)
+    index, mean, depth, inv, radius = project(c, cam)
+    row, px, py, _ = _pairs(mean, inv, radius, cam.width, cam.height)
+    _, means2d, depths, conics = gsplat_reference_projection(c, cam)
+    gaussian, pixel = index[row], py * cam.width + px
+    alpha = pair_alpha(gaussian, pixel, means2d, conics, c.opacity.astype(np.float64), cam.width)
+    shuffled = np.random.default_rng(0).permutation(len(gaussian))  # gsplat lists pairs in tile order
+    ours = composite(gaussian[shuffled], pixel[shuffled], alpha[shuffled], depths[gaussian][shuffled], c.rgb,
+                     cam.width, cam.height)
+    cpu = render(c, cam)
+    np.testing.assert_allclose(ours.rgb, cpu.rgb, atol=1e-6)
+    np.testing.assert_allclose(ours.alpha, cpu.alpha, atol=1e-6)
+    np.testing.assert_allclose(ours.depth, cpu.depth, atol=1e-5)
+    np.testing.assert_array_equal(ours.top, cpu.top)
+    np.testing.assert_allclose(ours.gaussian_weights(len(c)), cpu.gaussian_weights(len(c)), atol=1e-6)
+
+
+@pytest.mark.skipif(not gsplat_available(), reason="needs a CUDA GPU for gsplat's kernels; the two tests above check "
+                    "the rest of the gsplat path on the CPU")
+def test_gsplat_renderer_matches_cpu_renderer():
+    c, cam = random_scene(4, n=400)
+    gpu, cpu = render_gsplat(c, cam), render(c, cam)
+    # gsplat's tiles stop a pixel once its transmittance is under 1e-4 and cut footprints at 3.33 sigma per axis
+    np.testing.assert_allclose(gpu.rgb, cpu.rgb, atol=2e-3)
+    np.testing.assert_allclose(gpu.gaussian_weights(len(c)), cpu.gaussian_weights(len(c)), atol=5e-2)
+    assert (gpu.top == cpu.top).mean() > 0.99
+
+
+def test_choose_renderer_names_what_is_missing():
+    name, renderer = choose_renderer("auto")
+    assert name == ("gsplat" if gsplat_available() else "cpu") and renderer is (render_gsplat if gsplat_available() else render)
+    assert choose_renderer("cpu") == ("cpu", render)
+    with pytest.raises(ValueError, match="renderer must be auto, cpu or gsplat, got 'vulkan'"):
+        choose_renderer("vulkan")
+    if not gsplat_available():
+        with pytest.raises(ValueError, match="needs a CUDA GPU"):
+            choose_renderer("gsplat")
+        with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
+            render_gsplat(*random_scene(5))

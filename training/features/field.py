@@ -25,6 +25,8 @@ from vaf.runtime.cameras import PinholeCamera
 from vaf.runtime.gaussians import GaussianCloud
 from vaf.training.features.lift import LEVELS, EmbeddedView, LiftedFeatures, embedded_views, lift_views
 from vaf.training.features.masks import MaskSource
+from vaf.training.render import Renderer
+from vaf.training.render.rasterizer import render
 
 
 class FeatureAutoencoder(nn.Module):
@@ -104,10 +106,10 @@ def _pixel_chunks(views: list[EmbeddedView], level: int, chunk: int, gen: torch.
 def fit_feature_field(cloud: GaussianCloud, cameras: Iterable[PinholeCamera], masks_for: MaskSource,
                       embed: Callable[[np.ndarray], np.ndarray], dim: int, window_m: float, crop_size: int,
                       latent: int = 3, steps: int = 300, pixels_per_step: int = 32_768, seed: int = 0,
-                      progress: bool = False) -> LiftedFeatures:
+                      progress: bool = False, renderer: Renderer = render) -> LiftedFeatures:
     """Same inputs and output as lift_features (features/lift.py), fit instead of averaged (module docstring)."""
     n = len(cloud)
-    views = list(embedded_views(cloud, cameras, masks_for, embed, dim, window_m, crop_size, progress))
+    views = list(embedded_views(cloud, cameras, masks_for, embed, dim, window_m, crop_size, progress, renderer))
     lifted = lift_views(views, n, dim)  # the starting point: LangSplat starts from noise and takes 30k GPU steps
     every = np.concatenate([e for v in views for e in v.embeddings if len(e)])
     if not len(every):

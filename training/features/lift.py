@@ -25,6 +25,7 @@ from vaf.training.features.crops import metric_crop
 from vaf.training.features.masks import MaskSource
 from vaf.runtime.cameras import PinholeCamera
 from vaf.training.render.rasterizer import Contributions, render
+from vaf.training.render import Renderer
 
 LEVELS = ("subpart", "part", "object")
 
@@ -52,11 +53,12 @@ class EmbeddedView:
 
 def embedded_views(cloud: GaussianCloud, cameras: Iterable[PinholeCamera], masks_for: MaskSource,
                    embed: Callable[[np.ndarray], np.ndarray], dim: int, window_m: float, crop_size: int,
-                   progress: bool = False) -> Iterator[EmbeddedView]:
-    """Renders each camera, takes its masks (features/masks.py) and embeds each mask's metric crop."""
+                   progress: bool = False, renderer: Renderer = render) -> Iterator[EmbeddedView]:
+    """Renders each camera (CPU rasterizer unless `renderer` says otherwise, training/render), takes its
+    masks (features/masks.py) and embeds each mask's metric crop."""
     cameras = list(cameras)
     for cam in tqdm(cameras, desc="views", unit="view", disable=not progress):
-        view = render(cloud, cam)
+        view = renderer(cloud, cam)
         ids = masks_for(view)
         mask_of_pixel = np.full((len(LEVELS), ids.shape[0] * ids.shape[1]), -1, np.int64)
         embeddings = []
@@ -83,9 +85,10 @@ def front_counts(views: Iterable[EmbeddedView], count: int) -> np.ndarray:
 
 def lift_features(cloud: GaussianCloud, cameras: Iterable[PinholeCamera], masks_for: MaskSource,
                   embed: Callable[[np.ndarray], np.ndarray], dim: int, window_m: float, crop_size: int,
-                  progress: bool = False) -> LiftedFeatures:
+                  progress: bool = False, renderer: Renderer = render) -> LiftedFeatures:
     """masks_for(view) -> (H, W, 3) segment ids per level (features/masks.py); embed((B, S, S, 3)) -> (B, dim)."""
-    return lift_views(embedded_views(cloud, cameras, masks_for, embed, dim, window_m, crop_size, progress), len(cloud), dim)
+    views = embedded_views(cloud, cameras, masks_for, embed, dim, window_m, crop_size, progress, renderer)
+    return lift_views(views, len(cloud), dim)
 
 
 def lift_views(views: Iterable[EmbeddedView], count: int, dim: int) -> LiftedFeatures:

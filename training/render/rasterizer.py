@@ -101,40 +101,46 @@ def _pairs(mean, inv, radius, width, height):
 
 def render(cloud: GaussianCloud, cam: PinholeCamera, background: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Rendering:
     """Renders RGB, alpha, expected depth and the top Gaussian per pixel."""
-    h, w = cam.height, cam.width
     index, mean, depth, inv, radius = project(cloud, cam)
-    row, px, py, power = _pairs(mean, inv, radius, w, h)
+    row, px, py, power = _pairs(mean, inv, radius, cam.width, cam.height)
     alpha = np.minimum(MAX_ALPHA, cloud.opacity[index[row]].astype(np.float64) * np.exp(power))
+    return composite(index[row], py * cam.width + px, alpha, depth[row], cloud.rgb, cam.width, cam.height, background)
+
+
+def composite(gaussian: np.ndarray, pixel: np.ndarray, alpha: np.ndarray, depth: np.ndarray, rgb: np.ndarray,
+              width: int, height: int, background: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Rendering:
+    """Front-to-back compositing of (Gaussian, pixel) pairs in any order, the step every renderer shares.
+    gaussian: (R,) cloud index; pixel: (R,) flat index y * width + x; alpha: (R,) the Gaussian's alpha
+    there (pairs under MIN_ALPHA are dropped); depth: (R,) its depth, metres; rgb: (N, 3) the cloud's colours."""
     keep = alpha >= MIN_ALPHA
-    row, px, py, alpha = row[keep], px[keep], py[keep], alpha[keep]
-    pixel = py * w + px
-    order = np.lexsort((depth[row], pixel))  # by pixel, then front to back
-    row, pixel, alpha = row[order], pixel[order], alpha[order]
+    gaussian, pixel, alpha, depth = gaussian[keep], pixel[keep], alpha[keep].astype(np.float64), depth[keep]
+    order = np.lexsort((depth, pixel))  # by pixel, then front to back
+    gaussian, pixel, alpha, depth = gaussian[order], pixel[order], alpha[order], depth[order]
     # Transmittance before each pair: exp of the exclusive cumulative sum of log(1 - alpha) within its pixel.
     log_keep = np.log1p(-alpha)
     total = np.cumsum(log_keep)
     starts = np.r_[0, np.nonzero(np.diff(pixel))[0] + 1] if pixel.size else np.zeros(0, int)
     base = np.repeat(total[starts] - log_keep[starts], np.diff(np.r_[starts, pixel.size]))
     weight = alpha * np.exp(total - log_keep - base)
-    n = h * w
+    n = height * width
     # astype: bincount of an empty selection returns integers
     acc = np.bincount(pixel, weight, minlength=n).astype(np.float64)
-    rgb = np.stack([np.bincount(pixel, weight * cloud.rgb[index[row], ch], minlength=n) for ch in range(3)], axis=1).astype(np.float64)
-    rgb += (1 - acc)[:, None] * np.asarray(background)[None, :]
-    zsum = np.bincount(pixel, weight * depth[row], minlength=n)
+    colour = np.stack([np.bincount(pixel, weight * rgb[gaussian, ch], minlength=n) for ch in range(3)], axis=1).astype(np.float64)
+    colour += (1 - acc)[:, None] * np.asarray(background)[None, :]
+    zsum = np.bincount(pixel, weight * depth, minlength=n)
     top = np.full(n, -1, np.int64)
     if pixel.size:
         best = np.lexsort((-weight, pixel))
         first = best[np.r_[0, np.nonzero(np.diff(pixel[best]))[0] + 1]]
-        top[pixel[first]] = index[row[first]]
+        top[pixel[first]] = gaussian[first]
     with np.errstate(invalid="ignore", divide="ignore"):
         expected_depth = np.where(acc > 1e-6, zsum / acc, 0.0)
     return Rendering(
-        rgb=rgb.reshape(h, w, 3).astype(np.float32),
-        alpha=acc.reshape(h, w).astype(np.float32),
-        depth=expected_depth.reshape(h, w).astype(np.float32),
-        top=top.reshape(h, w).astype(np.int32),
-        contributions=Contributions(pixel, index[row], weight),
+        rgb=colour.reshape(height, width, 3).astype(np.float32),
+        alpha=acc.reshape(height, width).astype(np.float32),
+        depth=expected_depth.reshape(height, width).astype(np.float32),
+        top=top.reshape(height, width).astype(np.int32),
+        contributions=Contributions(pixel, gaussian, weight),
     )
 
 
