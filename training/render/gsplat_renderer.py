@@ -52,7 +52,7 @@ def pair_alpha(gaussian: np.ndarray, pixel: np.ndarray, means2d: np.ndarray, con
     dy = pixel // width + 0.5 - means2d[gaussian, 1]
     a, b, c = conics[gaussian].T
     power = -0.5 * (a * dx * dx + 2 * b * dx * dy + c * dy * dy)
-    return np.minimum(MAX_ALPHA, opacity[gaussian] * np.exp(np.minimum(power, 0.0)))
+    return np.minimum(MAX_ALPHA, opacity[gaussian] * np.exp(power))
 
 
 def render_gsplat(cloud: GaussianCloud, cam: PinholeCamera, background: tuple[float, float, float] = (0.0, 0.0, 0.0),
