@@ -2,15 +2,17 @@
 
 gsplat (nerfstudio) projects the Gaussians (`fully_fused_projection`), bins them into 16 px
 tiles (`isect_tiles`) and lists every pair that contributes to a pixel
-(`rasterize_to_indices_in_range`). From those pairs on, this path is the CPU rasterizer's
-own code: the alpha of each pair (`pair_alpha`) and front-to-back compositing
-(`rasterizer.composite`), so both paths give the same `Rendering`, contributions included,
+(`rasterize_to_indices_in_range`). From those pairs on it follows the CPU rasterizer: each
+pair's alpha by the same formula from gsplat's conics (`pair_alpha`; tested equal to the CPU's),
+then the CPU rasterizer's own front-to-back compositing (`rasterizer.composite`), so both paths
+give the same `Rendering`, contributions included,
 which is what feature lifting needs and what gsplat's image-only `rasterization()` does not
 return. gsplat clamps alpha at 0.999 in its own compositing; here the Inria 0.99 applies, as on
 the CPU.
 
-Without a CUDA GPU only the projection has a reference to check against: gsplat's pure-torch
-`_fully_fused_projection`, which tests/world/test_render.py compares with `rasterizer.project`.
+Without a CUDA GPU, tests/world/test_render.py checks all but the three kernel calls: gsplat's
+pure-torch `_fully_fused_projection` against `rasterizer.project`, and `pair_alpha` +
+`composite` on the CPU rasterizer's pairs against `rasterizer.render`.
 """
 
 from __future__ import annotations
