@@ -4,9 +4,10 @@
 
 On the embedded demo scene with the embedded model, one contact at a time as the server does:
 1. features -> recipe: OnnxRecipeModel.predict on one (3, D) query (onnxruntime, 1 thread);
-2. the whole generator step: feature-field query at the surface point + predict;
-3. the same plus rendering 0.5 s at 48 kHz with the native synthesizer (what a contact costs
-   before the transport), beside the physics generator's cost for the same.
+2. the whole generator step on a spot hit for the first time (feature-field query at the surface
+   point + predict), and on a spot hit before (the scene's memo, docs/generator.md);
+3. the first-hit step plus rendering 0.5 s at 48 kHz with the native synthesizer (what a contact
+   costs before the transport), beside the physics generator's cost for the same.
 """
 
 from __future__ import annotations
@@ -44,14 +45,19 @@ def main() -> None:
     index = rng.choice(np.nonzero(found)[0], size=args.contacts)  # spots some view saw
     features, _ = scene.feature_field.query(scene.surface.points[index])
     excitation = Excitation.from_materials(0.05, 1.5, "wood", "wood")
-    rows = {
-        "features -> recipe (onnxruntime)": timed(lambda i: model.predict(features[i : i + 1]), args.contacts),
-        "realtime generator step (field query + predict)": timed(lambda i: realtime.generate(scene, index[i : i + 1]), args.contacts),
-        "realtime step + render 0.5 s 48 kHz": timed(
-            lambda i: render(realtime.generate(scene, index[i : i + 1])[0].recipe, excitation, 48000, 24000), args.contacts),
-        "physics step + render 0.5 s 48 kHz": timed(
-            lambda i: render(physics.generate(scene, index[i : i + 1])[0].recipe, excitation, 48000, 24000), args.contacts),
-    }
+
+    def first_hit(i: int):
+        scene.memo.clear()
+        return realtime.generate(scene, index[i : i + 1])
+
+    rows = {"features -> recipe (onnxruntime)": timed(lambda i: model.predict(features[i : i + 1]), args.contacts),
+            "realtime step, first hit on a spot (field query + predict)": timed(first_hit, args.contacts)}
+    realtime.generate(scene, np.unique(index))  # every spot hit once
+    rows["realtime step, spot hit before (memo)"] = timed(lambda i: realtime.generate(scene, index[i : i + 1]), args.contacts)
+    rows["realtime step (first hit) + render 0.5 s 48 kHz"] = timed(
+        lambda i: render(first_hit(i)[0].recipe, excitation, 48000, 24000), args.contacts)
+    rows["physics step + render 0.5 s 48 kHz"] = timed(
+        lambda i: render(physics.generate(scene, index[i : i + 1])[0].recipe, excitation, 48000, 24000), args.contacts)
     print(f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {args.contacts} contacts, demo scene")
     for name, ms in rows.items():
         print(f"{name}: p50 {np.median(ms):.3f} ms, p99 {np.percentile(ms, 99):.3f} ms")

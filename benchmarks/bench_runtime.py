@@ -3,8 +3,12 @@
     .venv/bin/python benchmarks/bench_runtime.py [--seconds 10]
 
 1. Latency: 8 client processes send contacts at 500/s in total (paced), each waiting for the
-   complete 0.5 s 48 kHz s16 audio (Client.contact, decoded to numpy). p50/p99.
-2. Throughput: `contacts` batches of 32 from 2 client processes, as fast as replies come.
+   complete 0.5 s 48 kHz s16 audio (Client.contact, decoded to numpy). p50/p99. The contacts
+   land on --spots distinct surface samples of the demo scene (default: all of them, in a
+   shuffled order per client, so most contacts hit a spot for the first time and the real-time
+   generator runs; --spots 1 measures repeated hits on one spot, served from its memo).
+2. Throughput: `contacts` batches of 32 from 2 client processes, as fast as replies come, on the
+   same spots.
 3. Server resident memory with the demo scene after the runs.
 The floor is a ROUTER that echoes a reply of the same byte size as the audio reply, timed
 with the same DEALER pattern; every figure is also given as a ratio to its floor.
@@ -35,13 +39,14 @@ def free_endpoint() -> str:
         return f"tcp://127.0.0.1:{s.getsockname()[1]}"
 
 
-def demo_point() -> tuple[list[float], list[float]]:
+def demo_points(count: int) -> list[tuple[list[float], list[float]]]:
+    """(position, normal) of `count` acoustic samples of the demo scene, loudest first (0: all)."""
     from vaf.runtime.scene_bundle import SceneBundle
     from vaf.runtime.scenes import DEMO_SCENE
 
     a = SceneBundle.load(DEMO_SCENE).acoustics
-    i = int(np.argmax(np.abs(a.gains).max(axis=1)))
-    return a.points[i].tolist(), a.normals[i].tolist()
+    order = np.argsort(-np.abs(a.gains).max(axis=1), kind="stable")[: count or None]
+    return [(a.points[i].tolist(), a.normals[i].tolist()) for i in order]
 
 
 def echo_server(endpoint: str, reply_bytes: int, ready) -> None:
@@ -57,20 +62,25 @@ def echo_server(endpoint: str, reply_bytes: int, ready) -> None:
             sock.send_multipart([frames[0], payload])
 
 
-def paced_client(endpoint: str, mode: str, rate: float, seconds: float, point, out) -> None:
-    """Sends one request every 1/rate s (waiting for its reply) and reports latencies in ms."""
+def paced_client(endpoint: str, mode: str, rate: float, seconds: float, points, seed: int, out) -> None:
+    """Sends one request every 1/rate s (waiting for its reply), cycling through `points` in a
+    shuffled order, and reports latencies in ms."""
     from vaf.runtime.client import Client
 
     latencies = []
+    order = np.random.default_rng(seed).permutation(len(points))
     if mode == "runtime":
         client = Client(endpoint, timeout=10.0)
-        call = lambda k: client.contact("demo", point[0], point[1], 0.03, 1.0, seed=k)  # noqa: E731
+
+        def call(k):
+            point = points[order[k % len(order)]]
+            client.contact("demo", point[0], point[1], 0.03, 1.0, seed=k)
     else:
         ctx = zmq.Context()
         sock = ctx.socket(zmq.DEALER)
         sock.connect(endpoint)
-        request = msgpack.packb({"v": 1, "op": "contact", "id": 1, "scene_id": "demo", "position": point[0],
-                                 "normal": point[1], "impulse": 0.03, "speed": 1.0, "seed": 1})
+        request = msgpack.packb({"v": 1, "op": "contact", "id": 1, "scene_id": "demo", "position": points[0][0],
+                                 "normal": points[0][1], "impulse": 0.03, "speed": 1.0, "seed": 1})
 
         def call(k):
             sock.send(request)
@@ -92,16 +102,20 @@ def paced_client(endpoint: str, mode: str, rate: float, seconds: float, point, o
     out.put(latencies)
 
 
-def batch_client(endpoint: str, mode: str, seconds: float, point, out) -> None:
+def batch_client(endpoint: str, mode: str, seconds: float, points, seed: int, out) -> None:
     from vaf.runtime.client import Client, contact_message
 
     done = 0
     deadline = time.perf_counter() + seconds
     if mode == "runtime":
         client = Client(endpoint, timeout=30.0)
-        batch = [contact_message("demo", point[0], point[1], 0.03, 1.0, seed=k) for k in range(BATCH)]
+        order = np.random.default_rng(seed).permutation(len(points))
+        k = 0
         while time.perf_counter() < deadline:
+            spots = [points[order[(k + j) % len(order)]] for j in range(BATCH)]
+            batch = [contact_message("demo", p[0], p[1], 0.03, 1.0, seed=k + j) for j, p in enumerate(spots)]
             done += sum(1 for r in client.contacts(batch) if not isinstance(r, Exception))
+            k += BATCH
     else:
         ctx = zmq.Context()
         sock = ctx.socket(zmq.DEALER)
@@ -125,10 +139,10 @@ def run_clients(target, args_list) -> list:
     return results
 
 
-def measure(endpoint: str, mode: str, seconds: float, point) -> dict:
-    lat = np.concatenate(run_clients(paced_client, [(endpoint, mode, RATE / CLIENTS, seconds, point)] * CLIENTS))
+def measure(endpoint: str, mode: str, seconds: float, points) -> dict:
+    lat = np.concatenate(run_clients(paced_client, [(endpoint, mode, RATE / CLIENTS, seconds, points, k) for k in range(CLIENTS)]))
     t0 = time.perf_counter()
-    done = sum(run_clients(batch_client, [(endpoint, mode, seconds, point)] * 2))
+    done = sum(run_clients(batch_client, [(endpoint, mode, seconds, points, CLIENTS + k) for k in range(2)]))
     elapsed = time.perf_counter() - t0
     return {"p50": float(np.median(lat)), "p99": float(np.percentile(lat, 99)), "n": lat.size,
             "throughput": done / elapsed}
@@ -138,8 +152,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=0, help="pass --workers N to the server")
+    parser.add_argument("--spots", type=int, default=0, help="distinct surface samples the paced contacts land on (0: all)")
     args = parser.parse_args()
-    point = demo_point()
+    points = demo_points(args.spots)
+    point = points[0]
 
     endpoint = free_endpoint()
     cmd = [sys.executable, "-m", "vaf", "serve", "--bind", endpoint, "--scene", "demo", "--log-level", "warning"]
@@ -149,7 +165,7 @@ def main() -> None:
     with Client(endpoint, timeout=60.0) as c:
         c.hello()
         reply_bytes = len(c.contact("demo", point[0], point[1], 0.03, 1.0).pcm.tobytes())
-    runtime = measure(endpoint, "runtime", args.seconds, point)
+    runtime = measure(endpoint, "runtime", args.seconds, points)
     procs = [psutil.Process(server.pid)] + psutil.Process(server.pid).children(recursive=True)
     rss_mb = sum(p.memory_info().rss for p in procs) / 2**20
     server.send_signal(signal.SIGTERM)
@@ -160,11 +176,11 @@ def main() -> None:
     echo = mp.Process(target=echo_server, args=(echo_endpoint, reply_bytes, ready), daemon=True)
     echo.start()
     ready.wait(10)
-    floor = measure(echo_endpoint, "echo", args.seconds, point)
+    floor = measure(echo_endpoint, "echo", args.seconds, points)
     echo.terminate()
 
     print(f"# {time.strftime('%Y-%m-%d')} {platform.machine()}, {psutil.cpu_count()} cores, Python {platform.python_version()}, "
-          f"server workers: {args.workers or 'none (single process)'}")
+          f"server workers: {args.workers or 'none (single process)'}; paced contacts on {len(points)} spots")
     print("| figure | runtime | raw pyzmq echo floor | ratio |")
     print("|---|---|---|---|")
     for key, label in (("p50", "contact latency p50, ms"), ("p99", "contact latency p99, ms")):

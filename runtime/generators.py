@@ -81,6 +81,19 @@ class RealtimeGenerator(Generator):
         return scene.feature_field is not None and scene.bundle.features_source.get("encoders") == self.model.encoders
 
     def generate(self, scene: LoadedScene, surface_index: np.ndarray) -> list[SoundSource | CannotSound]:
+        """Memoised per surface sample: a sample's source depends only on the scene's features and
+        segments there, so the network runs once per sample per loaded scene (in one batch for the
+        samples new to a request) and repeated hits on a spot cost a lookup. Failures are not
+        kept (they are rare, and one bad feature fails the batch it came in)."""
+        memo = scene.memo.setdefault(self.name, {})
+        new = np.unique([i for i in surface_index.tolist() if i not in memo])
+        made = dict(zip(new.tolist(), self._generate(scene, new))) if new.size else {}
+        for i, source in made.items():
+            if isinstance(source, SoundSource):
+                memo[i] = source
+        return [memo[i] if i in memo else made[i] for i in surface_index.tolist()]
+
+    def _generate(self, scene: LoadedScene, surface_index: np.ndarray) -> list[SoundSource | CannotSound]:
         assert scene.feature_field is not None
         out: list[SoundSource | CannotSound] = [
             CannotSound(f"no Gaussian with features within {scene.feature_field.max_distance} m of the contact")

@@ -19,6 +19,7 @@ same treatment.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,10 +79,11 @@ class OnnxRecipeModel:
 
     def nearest_prototype(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(B, levels, dim) unit rows -> similarity (B,) to the nearest prototype and that prototype (B, levels, dim)."""
-        flat = features.reshape(len(features), -1) / np.sqrt(self.levels)
-        sims = flat @ self.prototypes.T
+        # A Python float keeps the float32 matmul in BLAS (a numpy float64 scalar would promote it to a slow mixed-type loop).
+        scale = math.sqrt(self.levels)
+        sims = features.reshape(len(features), -1) @ self.prototypes.T / scale
         best = sims.argmax(axis=1)
-        return sims[np.arange(len(best)), best], self.prototypes[best].reshape(-1, self.levels, self.dim) * np.sqrt(self.levels)
+        return sims[np.arange(len(best)), best], self.prototypes[best].reshape(-1, self.levels, self.dim) * scale
 
     def predict(self, features: np.ndarray, geometry: np.ndarray | None = None) -> Prediction:
         """(B, levels, dim) finite unit-row features and, if the model reads it, (B, GEOMETRY_DIM) geometry

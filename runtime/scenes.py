@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -67,6 +68,8 @@ class LoadedScene:
     localizer: SceneLocalizer | None = None  # when the bundle has features
     feature_field: FeatureField | None = None  # likewise
     geometry: SegmentGeometry | None = None  # likewise: segment extents for the real-time generator
+    # What deterministic generators made at each surface sample, by generator name then sample index.
+    memo: dict[str, dict[int, Any]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, scene_id: str, bundle: SceneBundle, splat: bytes = b"") -> LoadedScene:

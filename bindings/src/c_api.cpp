@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "impact_synth.hpp"
+#include "pcm_format.hpp"
 #include "vaf/vaf.h"
 
 #ifndef VAF_VERSION_STRING

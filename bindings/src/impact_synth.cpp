@@ -68,21 +68,23 @@ uint64_t mix64(uint64_t x) {
 inline __attribute__((always_inline)) void accumulate_modes(const ModeBank &m, size_t count, float *block) {
 #if defined(__GNUC__)
     typedef float Block __attribute__((vector_size(kBlock * sizeof(float))));
-    auto term = [&](size_t k) {
+    // Two multiply-adds into the accumulator per mode (fused where the CPU has FMA).
+    auto add_term = [&](Block &acc, size_t k) {
         Block ri, rr;
         std::memcpy(&ri, m.rot_i + k * kBlock, sizeof ri);
         std::memcpy(&rr, m.rot_r + k * kBlock, sizeof rr);
-        return m.zrf[k] * ri + m.zif[k] * rr;
+        acc += m.zrf[k] * ri;
+        acc += m.zif[k] * rr;
     };
     Block a0 = {}, a1 = {}, a2 = {}, a3 = {};
     size_t k = 0;
     for (; k + 4 <= count; k += 4) {
-        a0 += term(k);
-        a1 += term(k + 1);
-        a2 += term(k + 2);
-        a3 += term(k + 3);
+        add_term(a0, k);
+        add_term(a1, k + 1);
+        add_term(a2, k + 2);
+        add_term(a3, k + 3);
     }
-    for (; k < count; ++k) a0 += term(k);
+    for (; k < count; ++k) add_term(a0, k);
     const Block sum = (a0 + a1) + (a2 + a3);
     std::memcpy(block, &sum, sizeof sum);
 #else
@@ -123,10 +125,17 @@ void peek_block(const ModeBank &m, const BlockCursor &cursor, float *block) {
     accumulate_modes(m, cursor.active, block);
 }
 
-float hash_uniform(uint64_t seed, uint64_t counter) {
-    const uint64_t bits = mix64(mix64(seed) ^ counter);
+namespace {
+
+// The top 24 bits of a mixed counter as a float in [-1, 1); `key` is mix64(seed).
+inline float keyed_uniform(uint64_t key, uint64_t counter) {
+    const uint64_t bits = mix64(key ^ counter);
     return static_cast<float>(static_cast<double>(bits >> 40) * (2.0 / 16777216.0) - 1.0);
 }
+
+}  // namespace
+
+float hash_uniform(uint64_t seed, uint64_t counter) { return keyed_uniform(mix64(seed), counter); }
 
 Error validate_contact(const vaf_contact &c) {
     const struct {
@@ -304,27 +313,25 @@ void Voice::render(float *out, size_t frames) {
 }
 
 void Voice::add_noise(float *out, size_t frames) {
-    const uint64_t first = position_ - frames;
+    // The filter state lives in locals for the loop, so it stays in registers.
+    const uint64_t first = position_ - frames, key = mix64(seed_);
+    double x1 = x1_, x2 = x2_, y1 = y1_, y2 = y2_, envelope = envelope_;
     for (size_t i = 0; i < frames; ++i) {
         const uint64_t n = first + i;
         if (n >= noise_end_) break;
-        const double x = hash_uniform(seed_, n);
-        // b1 = 0 and b2 = -b0 for this band-pass; x1_ is the previous input.
-        const double y = b0_ * (x - x2_) - a1_ * y1_ - a2_ * y2_;
-        x2_ = x1_;
-        x1_ = x;
-        y2_ = y1_;
-        y1_ = y;
-        out[i] += float(envelope_ * y);
-        envelope_ *= envelope_step_;
+        const double x = keyed_uniform(key, n);
+        // b1 = 0 and b2 = -b0 for this band-pass; x1 is the previous input. The y1 term is
+        // subtracted last: only it waits on the previous sample, so the loop's dependency chain
+        // is one multiply and one subtraction instead of two subtractions after the multiply.
+        const double y = (b0_ * (x - x2) - a2_ * y2) - a1_ * y1;
+        x2 = x1;
+        x1 = x;
+        y2 = y1;
+        y1 = y;
+        out[i] += float(envelope * y);
+        envelope *= envelope_step_;
     }
-}
-
-void to_s16(const float *in, int16_t *out, size_t n) {
-    for (size_t i = 0; i < n; ++i) {
-        const float v = std::clamp(in[i], -1.0f, 1.0f) * 32767.0f;
-        out[i] = int16_t(std::lrint(v));
-    }
+    x1_ = x1, x2_ = x2, y1_ = y1, y2_ = y2, envelope_ = envelope;
 }
 
 }  // namespace vaf

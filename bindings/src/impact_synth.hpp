@@ -84,6 +84,4 @@ private:
 // Uniform number in [-1, 1) from a counter; the same on every platform.
 float hash_uniform(uint64_t seed, uint64_t counter);
 
-void to_s16(const float *in, int16_t *out, size_t n);
-
 }  // namespace vaf

@@ -79,10 +79,22 @@ static void test_render_and_chunks(void) {
 }
 
 static void test_s16(void) {
-    float in[4] = {2.0f, -2.0f, 0.5f, 0.0f};
-    int16_t out[4];
-    vaf_f32_to_s16(in, out, 4);
-    CHECK(out[0] == 32767 && out[1] == -32767 && out[2] == 16384 && out[3] == 0);
+    /* 19 values: two 8-lane blocks and a scalar tail, each holding saturation and products
+       v * 32767 that fall exactly half-way (32764.5, 32765.5, 32766.5, 319.5), which round to even. */
+    const float in[19] = {2.0f,          -2.0f,          0.5f,          0.0f,           0.9999237060546875f,
+                          0.9999542236328125f, 0.9999847412109375f, -0.9999237060546875f,
+                          -0.9999542236328125f, 0.009750664234161377f, 1e-9f, -1.0f, 1.0f, 0.25f,
+                          0.9999237060546875f, 0.9999542236328125f, -0.9999847412109375f, 3.0f, -0.5f};
+    const int16_t expected[19] = {32767, -32767, 16384, 0,      32764, 32766, 32766,  -32764, -32766, 320,
+                                  0,     -32767, 32767, 8192,   32764, 32766, -32766, 32767,  -16384};
+    int16_t out[19];
+    vaf_f32_to_s16(in, out, 19);
+    for (int i = 0; i < 19; ++i) CHECK(out[i] == expected[i]);
+    for (int i = 0; i < 19; ++i) { /* the same as C's own rint of the separately rounded product */
+        const float clamped = in[i] < -1.0f ? -1.0f : in[i] > 1.0f ? 1.0f : in[i];
+        const float scaled = clamped * 32767.0f;
+        CHECK(out[i] == (int16_t)lrintf(scaled));
+    }
 }
 
 static void test_bad_input(void) {

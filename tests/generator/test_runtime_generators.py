@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from vaf.runtime.client import Client, RemoteError, contact_message
+from vaf.runtime.generators import RealtimeGenerator, SoundSource
 from vaf.runtime.recipe_model import DEFAULT_GENERATOR, MANIFEST, OnnxRecipeModel
 from vaf.runtime.scene_bundle import SceneBundle
-from vaf.runtime.scenes import DEMO_SCENE
+from vaf.runtime.scenes import DEMO_SCENE, LoadedScene
 from vaf.runtime.segment_geometry import GEOMETRY_DIM
 
 
@@ -139,6 +140,9 @@ def test_recipe_model_rejects_nan_and_replaces_out_of_distribution(tiny_generato
     strange /= np.linalg.norm(strange, axis=2, keepdims=True)
     p = model.predict(strange, np.repeat(size, 16, axis=0))
     assert p.replaced.any()  # random directions are far from every training feature
+    similarity, prototype = model.nearest_prototype(strange)
+    assert similarity.dtype == prototype.dtype == np.float32  # float64 would mean a slow mixed-type matmul
+    np.testing.assert_allclose(np.linalg.norm(prototype, axis=2), 1.0, atol=1e-5)  # prototypes are unit rows per level
     for r in p.recipes:
         assert np.isfinite(r.gain).all() and np.abs(r.gain).max() > 0 and np.isfinite(r.freq_hz).all()
 
@@ -153,3 +157,23 @@ def test_demo_scene_sounds_through_the_embedded_model_by_default(start_server):
         assert c.request("load_scene", scene="demo")["generators"] == ["realtime", "physics"]
         sound = c.contact("demo", point, normal, 0.05, 1.5, format="f32")
     assert sound.generator == "realtime" and np.abs(sound.pcm).max() > 1e-5
+
+
+def test_realtime_sources_are_memoised_per_surface_sample(feature_scene, tiny_generator):
+    _, runtime = tiny_generator
+    model = OnnxRecipeModel.load(runtime)
+    scene = LoadedScene.of("memo", SceneBundle.load(feature_scene))
+    _, found = scene.feature_field.query(scene.surface.points)
+    a, b, c, d = np.flatnonzero(found)[[0, 10, 20, 30]].tolist()
+    generator = RealtimeGenerator(model)
+    first = generator.generate(scene, np.array([a, b, a, c]))
+    assert all(isinstance(s, SoundSource) for s in first)
+    assert first[0] is first[2]  # one sample twice in a request: computed once
+    again = generator.generate(scene, np.array([b, d]))
+    assert again[0] is first[1]  # a later request on a known sample: the same source, not recomputed
+    assert sorted(scene.memo["realtime"]) == sorted({a, b, c, d})
+    for i, source in zip([a, b, c, d], [first[0], first[1], first[3], again[1]]):
+        alone = RealtimeGenerator(model).generate(LoadedScene.of("fresh", scene.bundle), np.array([i]))[0]
+        assert alone.material == source.material
+        for name in ("freq_hz", "decay_per_s", "gain"):
+            np.testing.assert_allclose(getattr(alone.recipe, name), getattr(source.recipe, name), rtol=1e-5, atol=1e-7)

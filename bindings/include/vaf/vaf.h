@@ -109,7 +109,7 @@ VAF_API vaf_status vaf_voice_position(const vaf_voice *voice, uint64_t *position
 /** Frees a voice; NULL is ignored. */
 VAF_API void vaf_voice_destroy(vaf_voice *voice);
 
-/** Converts float samples to int16 with saturation (full scale 1.0 -> 32767, rounded to nearest). */
+/** Converts float samples to int16 with saturation: rint(clamp(x, -1, 1) * 32767), ties to even. */
 VAF_API void vaf_f32_to_s16(const float *in, int16_t *out, size_t count);
 
 /** One-shot render of `frames` samples from sample 0. */
