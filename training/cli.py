@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--clip-checkpoint", default=None, help="local open_clip weights (.bin/.pt/.safetensors); never downloaded")
     e.set_defaults(run=train_encoders_command)
     g = trsub.add_parser("generator", help="real-time impact-sound generator: features -> recipe (resumable)")
-    g.add_argument("--dataset", required=True, help="folder made by `vaf world dataset`")
+    g.add_argument("--dataset", required=True, action="append", help="folder made by `vaf world dataset`; repeat to "
+                   "pool the train splits of several (e.g. extra training-only scenes)")
     g.add_argument("--out", required=True, help="folder for checkpoint.pt, generator.pt, training.json and runtime/ "
                    "(the ONNX model `vaf serve --generator-model` loads)")
     g.add_argument("--encoders", default=None, help="ONNX encoders whose features condition it (default: the embedded ones)")

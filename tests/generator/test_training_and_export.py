@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from dataclasses import asdict
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from vaf.runtime.recipe_model import OnnxRecipeModel
+from vaf.training.generator.data import load_hits
 from vaf.training.generator.models import RecipeConfig, RuntimeRecipe, build_generator
 from vaf.training.generator.train import (GeneratorObjective, GeneratorTrainConfig, bin_energy_share, load_generator,
                                           train_generator)
@@ -160,3 +162,30 @@ def test_config_round_trips_through_the_checkpoint(tiny_generator, tiny_recipe):
     folder, _ = tiny_generator
     net = load_generator(folder / "generator.pt")
     assert asdict(net.config) == asdict(RecipeConfig(**tiny_recipe))
+
+
+def test_training_pools_datasets_keeping_their_scenes_apart(tiny_dataset, tiny_encoders, tiny_hits, tiny_recipe, tmp_path):
+    extra = tmp_path / "extra"  # the same scenes under another folder, all for training
+    shutil.copytree(tiny_dataset, extra)
+    manifest = json.loads((extra / "dataset.json").read_text())
+    manifest["split"] = {"train": manifest["scenes"], "test": []}
+    (extra / "dataset.json").write_text(json.dumps(manifest))
+    train, test = tiny_hits
+    cache = tmp_path / "cache"
+    more = load_hits(extra, "train", tiny_encoders.path, views=4, cache=cache, workers=1, progress=False)
+    pooled = load_hits([tiny_dataset, extra], "train", tiny_encoders.path, views=4, cache=cache, workers=1, progress=False)
+    assert len(pooled) == len(train) + len(more)
+    assert len(set(pooled.scene)) == len(set(train.scene)) + len(set(more.scene))  # same folder names, different scenes
+    pooled_test = load_hits([tiny_dataset, extra], "test", tiny_encoders.path, views=4, cache=cache, workers=1, progress=False)
+    assert len(pooled_test) == len(test)  # the training-only dataset adds no held-out hits
+    config = GeneratorTrainConfig(epochs=1, batch=8, views=4, model=dict(tiny_recipe))
+    run = tmp_path / "run"
+    report = train_generator([tiny_dataset, extra], run, config, tiny_encoders.path, cache=cache, progress=False)
+    assert report["train_hits"] == len(pooled) and report["test_hits"] == len(test)
+    with pytest.raises(ValueError, match="another config"):  # the same run folder on other data does not resume
+        train_generator(tiny_dataset, run, config, tiny_encoders.path, cache=cache, progress=False)
+    r = subprocess.run([sys.executable, "-m", "vaf", "train", "generator", "--dataset", str(tiny_dataset), "--dataset",
+                        str(extra), "--out", str(tmp_path / "cli"), "--encoders", str(tiny_encoders.path), "--epochs", "1",
+                        "--batch", "8", "--views", "4", "--cache", str(cache)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "cli" / "training.json").read_text())["train_hits"] == len(pooled)

@@ -278,7 +278,7 @@ def diffusion_clips(checkpoint: str | Path, hits: HitSet, steps: int = 50, cfg_s
     return Clips(f"tiny diffusion ({steps} DDIM steps, CFG {cfg_scale:g})", np.stack(clips), ms)
 
 
-def physics_clips(dataset: str | Path, hits: HitSet) -> Clips:
+def physics_clips(hits: HitSet) -> Clips:
     """The ground-truth recipe of each hit (the sounding world's physics), rendered dry: what a perfect
     recipe predictor would score against recordings that also hold a room and a denoised noise floor."""
     from vaf.runtime.generators import PhysicsGenerator
@@ -288,7 +288,7 @@ def physics_clips(dataset: str | Path, hits: HitSet) -> Clips:
     scenes, recipes, materials = {}, [], []
     for name, point, subpart in zip(hits.scene, hits.point, hits.subpart):
         if name not in scenes:
-            bundle = SceneBundle.load(Path(dataset) / name / "bundle")
+            bundle = SceneBundle.load(Path(name) / "bundle")
             scenes[name] = LoadedScene(name, bundle, SceneSurface.of(bundle), b"")
         scene = scenes[name]
         _, index = scene.surface.tree.query(point, k=8)  # as the dataset writer chose: nearest sample on the subpart
@@ -305,7 +305,7 @@ def evaluate_generator(dataset: str | Path, model_dir: str | Path, train: HitSet
     classifier = MaterialClassifier(train.targets, train.material, train.sample_rate)
     reference = np.concatenate([encoders.embed_audio(test.targets[i : i + 256]) for i in range(0, len(test), 256)])
     methods = [realtime_clips(model_dir, test), retrieval_clips(train, test), *(baselines or {}).values(),
-               physics_clips(dataset, test), same_subpart_clips(test)]
+               physics_clips(test), same_subpart_clips(test)]
     return {
         "dataset": str(dataset),
         "scenes": len(set(test.scene)),

@@ -42,7 +42,7 @@ DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) /
 class HitSet:
     """N hits. features: (N, 3, D) float32; patches: (N, P, P, 3) float32 RGB in [0, 1]; targets: (N, T)
     float32 preprocessed clips at sample_rate (RMS 0.01); level: (N,) RMS before normalisation;
-    impulse: (N,) N*s; speed: (N,) m/s; striker, material, scene, kind: (N,) str; part, subpart: (N,) int;
+    impulse: (N,) N*s; speed: (N,) m/s; striker, material, kind: (N,) str; scene: (N,) str, the scene's folder (absolute); part, subpart: (N,) int;
     point: (N, 3) metres, where the hit landed; geometry: (N, GEOMETRY_DIM) float32 ln extents of the struck
     subpart and part and the hit's place on the subpart (runtime/segment_geometry.py)."""
 
@@ -127,19 +127,23 @@ def _load_scene(args: tuple) -> dict:
             images[hit.image] = np.asarray(Image.open(folder / "images" / hit.image), np.float32)[..., :3] / 255.0
         seg = segments[hit.part]
         rows.append((feature, _patch(images[hit.image], hit.pixel), target, level, hit.impulse, hit.speed, hit.striker,
-                     hit.material, folder.name, hit.part, part_kind(seg.label, seg.material), hit.subpart, hit.point,
+                     hit.material, str(folder.resolve()), hit.part, part_kind(seg.label, seg.material), hit.subpart, hit.point,
                      geometry.describe(np.array([hit.subpart]), np.array([hit.part]), np.array([hit.point]))[0]))
     return {"rows": rows, "skipped": skipped}
 
 
-def load_hits(dataset: str | Path, split: str, encoders: str | Path = DEFAULT_ENCODERS, views: int = 16,
+def load_hits(dataset: str | Path | list[str | Path], split: str, encoders: str | Path = DEFAULT_ENCODERS, views: int = 16,
               sample_rate: int = SAMPLE_RATE, cache: str | Path | None = None, workers: int = 2, progress: bool = True,
               scenes: list[str] | None = None) -> HitSet:
-    """The hits of one split ("train" or "test") of a capture dataset (or of the named scenes)."""
-    dataset = Path(dataset)
-    names = scenes if scenes is not None else dataset_split(dataset, split)
+    """The hits of one split ("train" or "test") of a capture dataset (or of its named scenes); given several
+    datasets, their splits pooled (a dataset whose split is empty, e.g. training-only scenes, adds nothing).
+    Each hit's scene is named by its folder's absolute path, unique across datasets."""
+    datasets = [Path(d) for d in (dataset if isinstance(dataset, list) else [dataset])]
+    if scenes is not None and len(datasets) != 1:
+        raise ValueError("scenes: name scenes of one dataset only")
     cache = Path(cache) if cache is not None else DEFAULT_CACHE
-    jobs = [(dataset / name, Path(encoders), views, cache, sample_rate) for name in names]
+    jobs = [(d / name, Path(encoders), views, cache, sample_rate) for d in datasets
+            for name in (scenes if scenes is not None else dataset_split(d, split))]
     results = []
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
@@ -149,7 +153,7 @@ def load_hits(dataset: str | Path, split: str, encoders: str | Path = DEFAULT_EN
         results = [_load_scene(j) for j in tqdm(jobs, desc=f"{split} scenes", unit="scene", disable=not progress)]
     rows = [r for result in results for r in result["rows"]]
     if not rows:
-        raise ValueError(f"{dataset}: no usable hits in {split}")
+        raise ValueError(f"{', '.join(map(str, datasets))}: no usable hits in {split}")
     cols = list(zip(*rows))
     return HitSet(np.stack(cols[0]).astype(np.float32), np.stack(cols[1]).astype(np.float32), np.stack(cols[2]),
                   np.array(cols[3], np.float64), np.array(cols[4], np.float64), np.array(cols[5], np.float64),

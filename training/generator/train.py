@@ -96,20 +96,23 @@ class GeneratorObjective:
         return {k: float(np.mean([p[k] for p in parts])) for k in parts[0]}
 
 
-def train_generator(dataset: str | Path, out: str | Path, config: GeneratorTrainConfig | None = None,
+def train_generator(dataset: str | Path | list[str | Path], out: str | Path, config: GeneratorTrainConfig | None = None,
                     encoders: str | Path = DEFAULT_ENCODERS, cache: str | Path | None = None, progress: bool = True,
                     train: HitSet | None = None, test: HitSet | None = None) -> dict:
     """Trains on the dataset's train split (hit features lifted with `encoders`); reports the
-    held-out loss per epoch. Resumes from OUT/checkpoint.pt when it exists (same config only)."""
+    held-out loss per epoch. Several datasets: their train (and test) splits pooled, e.g. extra
+    training-only scenes beside the evaluation dataset. Resumes from OUT/checkpoint.pt when it
+    exists (same config and datasets only)."""
     config = config or GeneratorTrainConfig()
+    datasets = [Path(d) for d in (dataset if isinstance(dataset, list) else [dataset])]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    train = train or load_hits(dataset, "train", encoders, config.views, cache=cache, progress=progress)
-    test = test or load_hits(dataset, "test", encoders, config.views, cache=cache, progress=progress)
+    train = train or load_hits(datasets, "train", encoders, config.views, cache=cache, progress=progress)
+    test = test or load_hits(datasets, "test", encoders, config.views, cache=cache, progress=progress)
     if len(train) < config.batch:
-        raise ValueError(f"{dataset}: {len(train)} training hits, fewer than one batch of {config.batch}")
+        raise ValueError(f"{', '.join(map(str, datasets))}: {len(train)} training hits, fewer than one batch of {config.batch}")
     net = build_generator(config.model)
     weights = (config.loudness_weight, config.material_weight, config.pitch_weight)
     objective = GeneratorObjective(train, net.config, *weights)
@@ -118,7 +121,8 @@ def train_generator(dataset: str | Path, out: str | Path, config: GeneratorTrain
     steps_per_epoch = len(train) // config.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1)
     checkpoint = out / "checkpoint.pt"
-    start, history = resume(checkpoint, asdict(config), gen, model=net, opt=opt, sched=sched)
+    run = {**asdict(config), "datasets": [str(d.resolve()) for d in datasets]}  # resuming on other data is refused too
+    start, history = resume(checkpoint, run, gen, model=net, opt=opt, sched=sched)
     bar = tqdm(range(start, config.epochs), desc="generator", unit="epoch", disable=not progress, initial=start,
                total=config.epochs)
     for epoch in bar:
@@ -137,11 +141,11 @@ def train_generator(dataset: str | Path, out: str | Path, config: GeneratorTrain
         entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "held_out": held_out.evaluate(net)}
         history.append(entry)
         bar.set_postfix(loss=f"{entry['loss']:.3f}", held_out_spectral=f"{entry['held_out']['spectral']:.3f}")
-        save_checkpoint(checkpoint, asdict(config), epoch + 1, history, gen, model=net, opt=opt, sched=sched)
+        save_checkpoint(checkpoint, run, epoch + 1, history, gen, model=net, opt=opt, sched=sched)
     prototypes, threshold = feature_prototypes(train.features, seed=config.seed)
     torch.save({"model": net.state_dict(), "config": asdict(config), "encoders": str(encoders), "prototypes": prototypes,
                 "ood_threshold": threshold}, out / "generator.pt")
-    report = {"dataset": str(dataset), "train_hits": len(train), "test_hits": len(test), "skipped_hits": train.skipped + test.skipped,
+    report = {"datasets": [str(d) for d in datasets], "train_hits": len(train), "test_hits": len(test), "skipped_hits": train.skipped + test.skipped,
               "history": history, "config": asdict(config)}
     (out / "training.json").write_text(json.dumps(report, indent=1))
     return report
