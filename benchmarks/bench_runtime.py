@@ -6,7 +6,8 @@
    complete 0.5 s 48 kHz s16 audio (Client.contact, decoded to numpy). p50/p99. The contacts
    land on --spots distinct surface samples of the demo scene (default: all of them, in a
    shuffled order per client, so most contacts hit a spot for the first time and the real-time
-   generator runs; --spots 1 measures repeated hits on one spot, served from its memo).
+   generator runs; --spots 1 measures repeated hits on one spot, served from its memo; --warm
+   starts the server with every spot generated at load).
 2. Throughput: `contacts` batches of 32 from 2 client processes, as fast as replies come, on the
    same spots.
 3. Server resident memory with the demo scene after the runs.
@@ -153,13 +154,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=0, help="pass --workers N to the server")
     parser.add_argument("--spots", type=int, default=0, help="distinct surface samples the paced contacts land on (0: all)")
+    parser.add_argument("--warm", action="store_true", help="pass --warm to the server (every spot generated at load)")
     args = parser.parse_args()
     points = demo_points(args.spots)
     point = points[0]
 
     endpoint = free_endpoint()
     cmd = [sys.executable, "-m", "vaf", "serve", "--bind", endpoint, "--scene", "demo", "--log-level", "warning"]
-    server = subprocess.Popen(cmd + (["--workers", str(args.workers)] if args.workers else []))
+    server = subprocess.Popen(cmd + (["--workers", str(args.workers)] if args.workers else []) + (["--warm"] if args.warm else []))
     from vaf.runtime.client import Client
 
     with Client(endpoint, timeout=60.0) as c:
@@ -180,7 +182,8 @@ def main() -> None:
     echo.terminate()
 
     print(f"# {time.strftime('%Y-%m-%d')} {platform.machine()}, {psutil.cpu_count()} cores, Python {platform.python_version()}, "
-          f"server workers: {args.workers or 'none (single process)'}; paced contacts on {len(points)} spots")
+          f"server workers: {args.workers or 'none (single process)'}; paced contacts on {len(points)} spots"
+          + ("; server --warm" if args.warm else ""))
     print("| figure | runtime | raw pyzmq echo floor | ratio |")
     print("|---|---|---|---|")
     for key, label in (("p50", "contact latency p50, ms"), ("p99", "contact latency p99, ms")):

@@ -18,6 +18,8 @@ from vaf.runtime.recipe_model import OnnxRecipeModel
 from vaf.runtime.scenes import LoadedScene
 from vaf.runtime.synthesis import ImpactRecipe
 
+WARM_BATCH = 4096  # surface samples per network call when warming a scene
+
 
 @dataclass(frozen=True)
 class SoundSource:
@@ -46,6 +48,9 @@ class Generator(ABC):
     @abstractmethod
     def generate(self, scene: LoadedScene, surface_index: np.ndarray) -> list[SoundSource | CannotSound]:
         """One source per hit, or CannotSound saying why not; surface_index: (B,) indices into scene.surface.points."""
+
+    def warm(self, scene: LoadedScene) -> None:
+        """Makes ahead of time what a first hit anywhere on the scene would make (nothing, unless the generator memoises)."""
 
 
 class PhysicsGenerator(Generator):
@@ -92,6 +97,12 @@ class RealtimeGenerator(Generator):
             if isinstance(source, SoundSource):
                 memo[i] = source
         return [memo[i] if i in memo else made[i] for i in surface_index.tolist()]
+
+    def warm(self, scene: LoadedScene) -> None:
+        """Runs the network on every surface sample, in batches, so every hit is a memo lookup."""
+        count = len(scene.surface.points)
+        for start in range(0, count, WARM_BATCH):
+            self.generate(scene, np.arange(start, min(count, start + WARM_BATCH)))
 
     def _generate(self, scene: LoadedScene, surface_index: np.ndarray) -> list[SoundSource | CannotSound]:
         assert scene.feature_field is not None
@@ -161,6 +172,11 @@ class GeneratorSet:
     @property
     def names(self) -> list[str]:
         return [g.name for g in self.generators]
+
+    def warm(self, scene: LoadedScene) -> None:
+        for g in self.generators:
+            if g.supports(scene):
+                g.warm(scene)
 
     def available(self, scene: LoadedScene) -> list[str]:
         return [g.name for g in self.generators if g.supports(scene)]

@@ -71,10 +71,14 @@ class _Job:
 
 class Service:
     def __init__(self, catalog: SceneCatalog, surface_tolerance: float = DEFAULT_SURFACE_TOLERANCE,
-                 encoders: OnnxEncoders | None = None, generator_set: generators.GeneratorSet | None = None):
+                 encoders: OnnxEncoders | None = None, generator_set: generators.GeneratorSet | None = None,
+                 warm: bool = False):
+        """warm: when a scene loads, generate for every surface sample at once (GeneratorSet.warm), so no
+        contact pays for a first hit on its spot."""
         self.catalog = catalog
         self.generators = generator_set or generators.GeneratorSet.default()
         self.surface_tolerance = surface_tolerance
+        self.warm = warm
         self.encoders = encoders
         self.capabilities = [op for op in OPS if op not in MODEL_OPS] + (["localize"] if encoders else [])
         self.stats = ServiceStats()
@@ -156,9 +160,22 @@ class Service:
             and scene.bundle.features_source.get("encoders") == self.encoders.fingerprint,
         }
 
+    def load(self, ref: str) -> LoadedScene:
+        """The scene by name or path, loaded (and warmed, if the service warms) on first use.
+        KeyError, PermissionError, ValueError or OSError as SceneCatalog.load."""
+        scene_id, _ = self.catalog.resolve(ref)
+        fresh = scene_id not in self.catalog.loaded
+        scene = self.catalog.load(ref)
+        if fresh and self.warm:
+            started = time.perf_counter()
+            self.generators.warm(scene)
+            log.info("scene warmed", extra={"fields": {"scene_id": scene_id, "surface_samples": len(scene.surface.points),
+                                                       "seconds": round(time.perf_counter() - started, 3)}})
+        return scene
+
     def _scene(self, ref: str, field: str) -> LoadedScene:
         try:
-            return self.catalog.load(ref)
+            return self.load(ref)
         except KeyError:
             known = ", ".join(self.catalog.paths) or "none"
             raise ProtocolError(ErrorCode.UNKNOWN_SCENE, f"unknown scene {ref!r} (known: {known}; or an absolute bundle path)", field) from None

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from vaf.runtime.client import Client, RemoteError, contact_message
-from vaf.runtime.generators import RealtimeGenerator, SoundSource
+from vaf.runtime.generators import GeneratorSet, RealtimeGenerator, SoundSource
 from vaf.runtime.recipe_model import DEFAULT_GENERATOR, MANIFEST, OnnxRecipeModel
 from vaf.runtime.scene_bundle import SceneBundle
-from vaf.runtime.scenes import DEMO_SCENE, LoadedScene
+from vaf.runtime.scenes import DEMO_SCENE, LoadedScene, SceneCatalog
 from vaf.runtime.segment_geometry import GEOMETRY_DIM
+from vaf.runtime.service import Service
 
 
 def _spot(bundle_dir):
@@ -177,3 +178,21 @@ def test_realtime_sources_are_memoised_per_surface_sample(feature_scene, tiny_ge
         assert alone.material == source.material
         for name in ("freq_hz", "decay_per_s", "gain"):
             np.testing.assert_allclose(getattr(alone.recipe, name), getattr(source.recipe, name), rtol=1e-5, atol=1e-7)
+
+
+def test_warm_generates_every_surface_sample_on_load(feature_scene, tiny_generator, start_server, tiny_encoders):
+    _, runtime = tiny_generator
+    model = OnnxRecipeModel.load(runtime)
+    generators = GeneratorSet.default(model)
+    cold = Service(SceneCatalog([str(feature_scene)]), generator_set=generators).load(feature_scene.name)
+    assert cold.memo == {}  # without warm, nothing is made before a hit
+    warm = Service(SceneCatalog([str(feature_scene)]), generator_set=generators, warm=True).load(feature_scene.name)
+    _, found = warm.feature_field.query(warm.surface.points)
+    assert sorted(warm.memo["realtime"]) == np.flatnonzero(found).tolist()  # every sample the network can sound
+    srv = start_server(["--scene", str(feature_scene), "--encoders", str(tiny_encoders.path), "--generator-model", str(runtime),
+                        "--warm"])
+    srv.wait_ready()
+    point, normal = _spot(feature_scene)
+    with Client(srv.endpoint, timeout=30) as c:
+        assert c.contact(feature_scene.name, point, normal, 0.05, 1.5, seed=1).generator == "realtime"
+    assert '"event": "scene warmed"' in srv.log()
