@@ -7,7 +7,8 @@ On the embedded demo scene with the embedded model, one contact at a time as the
 2. the whole generator step on a spot hit for the first time (feature-field query at the surface
    point + predict), and on a spot hit before (the scene's memo, docs/generator.md);
 3. the first-hit step plus rendering 0.5 s at 48 kHz with the native synthesizer (what a contact
-   costs before the transport), beside the physics generator's cost for the same.
+   costs before the transport), beside the physics generator's cost for the same;
+4. warming the whole scene (`vaf serve --warm`): time and the memo's traced memory.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+import tracemalloc
 
 import numpy as np
 
@@ -61,6 +63,16 @@ def main() -> None:
     print(f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {args.contacts} contacts, demo scene")
     for name, ms in rows.items():
         print(f"{name}: p50 {np.median(ms):.3f} ms, p99 {np.percentile(ms, 99):.3f} ms")
+    scene.memo.clear()
+    t0 = time.perf_counter()
+    realtime.warm(scene)
+    seconds = time.perf_counter() - t0
+    scene.memo.clear()
+    tracemalloc.start()
+    realtime.warm(scene)
+    memo_mb = tracemalloc.get_traced_memory()[0] / 2**20
+    tracemalloc.stop()
+    print(f"warm the scene ({len(scene.surface.points)} surface samples): {seconds:.2f} s, memo {memo_mb:.1f} MB traced")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-generator-model", action="store_true", help="serve without the real-time generator")
     p.add_argument("--warm", action="store_true",
                    help="when a scene loads, run the real-time generator on every surface sample, so the first hit on a "
-                   "spot costs no more than later ones (the demo scene: under a second and ~6 MB)")
+                   "spot costs no more than later ones (the demo scene: 0.2 s and ~6 MB)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(run=serve)
 
