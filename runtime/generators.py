@@ -91,7 +91,7 @@ class RealtimeGenerator(Generator):
         samples new to a request) and repeated hits on a spot cost a lookup. Failures are not
         kept (they are rare, and one bad feature fails the batch it came in)."""
         memo = scene.memo.setdefault(self.name, {})
-        new = np.unique([i for i in surface_index.tolist() if i not in memo])
+        new = np.array(sorted({i for i in surface_index.tolist() if i not in memo}), dtype=np.int64)
         made = dict(zip(new.tolist(), self._generate(scene, new))) if new.size else {}
         for i, source in made.items():
             if isinstance(source, SoundSource):
