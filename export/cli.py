@@ -50,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--cfg-scale", type=float, default=6.0, help="classifier-free guidance scale (the seed uses 6)")
     k.add_argument("--eta", type=float, default=0.0, help="0: deterministic DDIM, 1: ancestral sampling")
     k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--device", default="auto", help="cpu, cuda, cuda:N; auto = cuda when a CUDA GPU is present")
     k.set_defaults(run=bake_command)
     i = scsub.add_parser("import", help="a bundle from a plain Inria 3DGS .ply (gsplat, nerfstudio, Postshot, ...)")
     i.add_argument("ply")
@@ -88,9 +89,11 @@ def export_generator_command(args: argparse.Namespace) -> int:
 
 def bake_command(args: argparse.Namespace) -> int:
     from vaf.export.scene_bake import bake_scene
+    from vaf.training.devices import torch_device
 
     try:
-        bundle = bake_scene(args.bundle, args.out, args.model, args.variations, args.steps, args.cfg_scale, args.eta, args.seed)
+        bundle = bake_scene(args.bundle, args.out, args.model, args.variations, args.steps, args.cfg_scale, args.eta, args.seed,
+                            device=torch_device(args.device))
     except (ValueError, FileExistsError, FileNotFoundError) as e:
         print(f"vaf scene bake: {e}", file=sys.stderr)
         return 2

@@ -53,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--views", type=int, default=16)
     d.add_argument("--cache", default=None)
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--device", default="auto", help="cpu, cuda, cuda:N; auto = cuda when a CUDA GPU is present")
     d.set_defaults(run=train_diffusion_command)
 
     ev = sub.add_parser("eval", help="evaluate models on held-out scenes")
@@ -72,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--compare", action="append", default=[], metavar="MODEL",
                      help="another runtime generator folder to score in the same run (repeatable)")
     gen.add_argument("--local", default=None, help="generator.pt of the local-patch baseline (`--input patch`)")
-    gen.add_argument("--diffusion", default=None, help="diffusion.pt of the tiny diffusion baseline")
+    gen.add_argument("--diffusion", default=None, help="diffusion.pt of the diffusion path (`vaf train diffusion`)")
     gen.add_argument("--views", type=int, default=16)
     gen.add_argument("--limit", type=int, default=None, help="score a random subset of this many held-out hits")
     gen.add_argument("--cache", default=None)
@@ -153,20 +154,23 @@ def train_diffusion_command(args: argparse.Namespace) -> int:
     import numpy as np
 
     from vaf.runtime.encoders import DEFAULT_ENCODERS, OnnxEncoders
+    from vaf.training.devices import torch_device
     from vaf.training.generator.data import load_hits
     from vaf.training.generator.diffusion import load_pretrained, tiny_config, train_diffusion
 
     try:
         if (args.init_config is None) != (args.init_weights is None):
             raise ValueError("--init-config and --init-weights go together")
+        device = torch_device(args.device)
         encoders = OnnxEncoders.load(args.encoders or DEFAULT_ENCODERS)
         init = load_pretrained(args.init_config, args.init_weights, feature_dim=encoders.dim) if args.init_config else None
         train = load_hits(args.dataset, "train", encoders.path, args.views, cache=args.cache)
         meta = {"encoders": encoders.fingerprint, "rms_per_impulse": float(np.median(train.level / train.impulse)),
                 "dataset": str(args.dataset)}
         report = train_diffusion(train.targets, train.features, args.out, tiny_config(train.sample_rate, feature_dim=encoders.dim),
-                                 init, args.epochs, args.batch, args.lr, args.seed, meta=meta)
-    except (ValueError, FileNotFoundError) as e:
+                                 init, args.epochs, args.batch, args.lr, args.seed, meta=meta, sample_rate=train.sample_rate,
+                                 device=device)
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"vaf train diffusion: {e}", file=sys.stderr)
         return 2
     print(f"{args.out}/diffusion.pt: trained {report['trained']}, final loss {report['history'][-1]['loss']:.4f}")

@@ -43,7 +43,7 @@ def tiny_diffusion(tiny_hits, tiny_encoders, tmp_path_factory):
 
     train, _ = tiny_hits
     config = tiny_config(train.sample_rate, feature_dim=tiny_encoders.dim)
-    config["model"]["diffusion"]["config"].update(embed_dim=32, depth=1, num_heads=2, cond_token_dim=32, global_cond_dim=32)
+    config["model"]["diffusion"]["config"].update(embed_dim=32, depth=1, num_heads=1, cond_token_dim=32, global_cond_dim=32)
     out = tmp_path_factory.mktemp("diffusion")
     meta = {"encoders": tiny_encoders.fingerprint, "rms_per_impulse": float(np.median(train.level / train.impulse))}
     train_diffusion(train.targets, train.features, out, config, epochs=1, batch=8, progress=False, meta=meta)

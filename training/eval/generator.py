@@ -35,7 +35,7 @@ from scipy.linalg import sqrtm
 from scipy.ndimage import gaussian_filter
 
 from vaf.runtime.encoders import OnnxEncoders
-from vaf.runtime.preprocess import finish_clip
+from vaf.runtime.preprocess import finish_clip, resample
 from vaf.training.encoders.logmel import LogMel
 from vaf.training.generator.data import HitSet
 
@@ -263,19 +263,18 @@ def same_subpart_clips(hits: HitSet) -> Clips:
 
 
 def diffusion_clips(checkpoint: str | Path, hits: HitSet, steps: int = 50, cfg_scale: float = 6.0, batch: int = 64) -> Clips:
-    """The diffusion path's model sampled for every hit (DDIM, `steps`, CFG `cfg_scale`), finished like a recording."""
+    """The diffusion path's model (tiny or pretrained) sampled for every hit (DDIM, `steps`, CFG `cfg_scale`), finished like a recording."""
     from vaf.training.generator.diffusion import load_diffusion
 
     model = load_diffusion(checkpoint)
-    if model.sample_rate != hits.sample_rate:
-        raise ValueError(f"{checkpoint}: sample rate {model.sample_rate}, the hits are at {hits.sample_rate}")
     frames = hits.targets.shape[1]
     clips, t0 = [], time.perf_counter()
     for i in range(0, len(hits), batch):
         audio = model.sample(torch.tensor(hits.features[i : i + batch]), steps, cfg_scale, seed=i).numpy()
-        clips += [finish_clip(a[:frames], hits.sample_rate) for a in audio]
+        clips += [finish_clip(resample(a, model.sample_rate, hits.sample_rate)[:frames], hits.sample_rate) for a in audio]
     ms = 1e3 * (time.perf_counter() - t0) / len(hits)
-    return Clips(f"tiny diffusion ({steps} DDIM steps, CFG {cfg_scale:g})", np.stack(clips), ms)
+    size = sum(p.numel() for p in model.parameters()) / 1e6
+    return Clips(f"diffusion, {size:.1f} M parameters ({steps} DDIM steps, CFG {cfg_scale:g})", np.stack(clips), ms)
 
 
 def physics_clips(hits: HitSet) -> Clips:
