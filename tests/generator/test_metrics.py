@@ -59,3 +59,33 @@ def test_the_same_subpart_oracle_never_returns_the_hit_itself(tiny_hits):
     for i in range(len(test)):
         j = [k for k in range(len(test)) if np.array_equal(test.targets[k], clips[i])]
         assert i not in j and test.scene[j[0]] == test.scene[i]
+
+
+@pytest.mark.parametrize("decay", [4.0, 15.0, 60.0])
+def test_decay_curve_falls_at_the_rate_of_the_ring(decay):
+    """A ring of amplitude exp(-k t) leaves energy exp(-2 k t): its decay curve falls 20 k log10(e) dB/s
+    (T60 = 6.91 / k), the law the T60 metric reads."""
+    import torch
+
+    from vaf.training.generator.losses import decay_curve_db
+
+    clip = torch.tensor(_tone(440.0, decay, seconds=2.0))[None]
+    curve = decay_curve_db(clip, hop=64)[0].numpy()
+    times = np.arange(curve.size) * 64 / RATE
+    sel = (curve < -3) & (curve > -40)
+    slope = np.polyfit(times[sel], curve[sel], 1)[0]
+    assert slope == pytest.approx(-20 * decay * np.log10(np.e), rel=0.03)
+    assert curve.min() >= -60.0 - 1e-3  # floored
+
+
+def test_decay_loss_hears_decay_not_level_or_pitch():
+    import torch
+
+    from vaf.training.generator.losses import decay_loss
+
+    ring = torch.tensor(_tone(440.0, 8.0))[None]
+    assert decay_loss(ring, ring).item() == pytest.approx(0.0, abs=1e-6)
+    assert decay_loss(3.0 * ring, ring).item() == pytest.approx(0.0, abs=1e-5)
+    other_pitch = decay_loss(torch.tensor(_tone(1234.0, 8.0))[None], ring).item()
+    other_decay = decay_loss(torch.tensor(_tone(440.0, 40.0))[None], ring).item()
+    assert other_pitch < 0.01 < 0.1 < other_decay

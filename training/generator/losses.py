@@ -1,4 +1,4 @@
-"""Spectral losses between generated and recorded clips (both (B, T) at the same rate)."""
+"""Spectral and decay losses between generated and recorded clips (both (B, T) at the same rate)."""
 
 from __future__ import annotations
 
@@ -41,3 +41,16 @@ class SpectralLoss(nn.Module):
             loss = loss + (convergence + log_mag).mean()
         mel = (self.mel(g) - self.mel(t)).abs().mean()
         return loss / len(self.fft_sizes) + self.mel_weight * 0.1 * mel
+
+
+def decay_curve_db(audio: torch.Tensor, hop: int = 64, floor_db: float = 60.0) -> torch.Tensor:
+    """Schroeder energy decay curve (the energy still to come, over the clip's total), in dB, floored at
+    -floor_db, every `hop` samples: (B, T) -> (B, ceil(T / hop)). What the T60 metric fits a line to."""
+    remaining = audio.square().flip(-1).cumsum(-1).flip(-1)[:, ::hop]
+    return 10 * torch.log10(remaining / (remaining[:, :1] + 1e-20) + 10 ** (-floor_db / 10))
+
+
+def decay_loss(generated: torch.Tensor, target: torch.Tensor, floor_db: float = 60.0) -> torch.Tensor:
+    """Mean absolute difference of the two clips' decay curves, in units of floor_db: 0 for the same
+    decay, whatever the spectra; how fast a sound dies is a material cue the spectral terms weigh little."""
+    return (decay_curve_db(generated, floor_db=floor_db) - decay_curve_db(target, floor_db=floor_db)).abs().mean() / floor_db
