@@ -146,7 +146,8 @@ class ConditionedDiffusion(nn.Module):
     def sample(self, features: torch.Tensor, steps: int = 50, cfg_scale: float = 6.0, eta: float = 0.0,
                seed: int = 0) -> torch.Tensor:
         """(B, levels, feature_dim) -> (B, sample_size) clips on the CPU (RMS ~0.01 for the patched
-        pretransform), computed on the model's device. DDIM on the v objective with classifier-free guidance (cfg_scale 1 = none); eta 0 deterministic, 1 ancestral."""
+        pretransform), computed on the model's device. DDIM on the v objective with classifier-free
+        guidance (cfg_scale 1 = none); eta 0 deterministic, 1 ancestral."""
         if steps < 1:
             raise ValueError(f"steps must be at least 1, got {steps}")
         gen = torch.Generator().manual_seed(seed)

@@ -168,8 +168,8 @@ class OobleckPretransform(nn.Module):
         check_autoencoder_config(pretransform)
         config = pretransform["config"]
         enc, dec = config["encoder"]["config"], config["decoder"]["config"]
-        self.encoder = OobleckEncoder(**{"in_channels": enc.get("in_channels", 2), **enc})
-        self.decoder = OobleckDecoder(**{"out_channels": dec.get("out_channels", 2), **dec})
+        self.encoder = OobleckEncoder(**{"in_channels": 2, **enc})  # stable-audio-tools' defaults: stereo
+        self.decoder = OobleckDecoder(**{"out_channels": 2, **dec})
         self.channels = enc.get("in_channels", 2)
         self.latent_channels = dec["latent_dim"]
         self.downsampling_ratio = math.prod(enc["strides"])
