@@ -17,6 +17,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("checkpoint", help="generator.pt written by `vaf train generator`")
     g.add_argument("--out", required=True, help="new folder")
     g.add_argument("--encoders", default=None, help="the encoders its training features came from (default: embedded)")
+    g.add_argument("--modes-out", type=int, default=None,
+                   help="modes per runtime recipe (default: the model config's, 40 unless trained otherwise): fewer make each "
+                   "contact cheaper to render")
+    g.add_argument("--fold-bands", type=int, default=None,
+                   help="how many of them stand for the quiet grid bins, one per band (default: the model config's, 8; "
+                   "0: the loudest bins only; docs/generator.md)")
     g.set_defaults(run=export_generator_command)
 
     sc = sub.add_parser("scene", help="scene bundles: import a .ply, build per-Gaussian features")
@@ -79,7 +85,8 @@ def export_generator_command(args: argparse.Namespace) -> int:
 
     try:
         out = export_generator(args.checkpoint, args.out, OnnxEncoders.load(args.encoders or DEFAULT_ENCODERS),
-                               {"checkpoint": args.checkpoint})
+                               {"checkpoint": args.checkpoint, "command": " ".join(["vaf", *sys.argv[1:]])},
+                               modes_out=args.modes_out, fold_bands=args.fold_bands)
     except (ValueError, FileExistsError, FileNotFoundError) as e:
         print(f"vaf export generator: {e}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,12 @@ from vaf.training.generator.models import RuntimeRecipe
 from vaf.training.generator.train import load_generator
 
 
-def export_generator(checkpoint: str | Path, out: str | Path, encoders: OnnxEncoders, source: dict | None = None) -> Path:
+def export_generator(checkpoint: str | Path, out: str | Path, encoders: OnnxEncoders, source: dict | None = None,
+                     modes_out: int | None = None, fold_bands: int | None = None) -> Path:
     """Writes recipe.onnx, prototypes.npy and generator.json into a new folder. `encoders` are the
-    ones whose features the model was trained on (their fingerprint goes into the manifest)."""
+    ones whose features the model was trained on (their fingerprint goes into the manifest).
+    `modes_out` and `fold_bands` override the model config's runtime recipe (models.fold_modes):
+    the network is the same, the recipe it ships is cheaper or richer."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty; choose a new folder (nothing was overwritten)")
@@ -27,7 +31,8 @@ def export_generator(checkpoint: str | Path, out: str | Path, encoders: OnnxEnco
     if "prototypes" not in state:
         raise ValueError(f"{checkpoint}: not a finished generator.pt (no prototypes); finish training first")
     net = load_generator(checkpoint)
-    c = net.config
+    overrides = {k: v for k, v in (("modes_out", modes_out), ("fold_bands", fold_bands)) if v is not None}
+    net.config = c = replace(net.config, **overrides)  # RecipeConfig checks the values, naming the field
     if c.input != "features":
         raise ValueError(f"{checkpoint}: a {c.input!r}-input model is a baseline; only feature models run in the runtime")
     if c.feature_dim != encoders.dim:
@@ -47,6 +52,7 @@ def export_generator(checkpoint: str | Path, out: str | Path, encoders: OnnxEnco
     manifest = {"format": FORMAT, "version": 1, "onnx": "recipe.onnx", "prototypes": "prototypes.npy",
                 "ood_threshold": state["ood_threshold"], "levels": c.levels, "dim": c.feature_dim,
                 "geometry": c.geometry, "materials": c.materials,
-                "modes": c.modes_out, "encoders": encoders.fingerprint, "source": source or {"checkpoint": str(checkpoint)}}
+                "modes": c.modes_out, "fold_bands": c.fold_bands, "encoders": encoders.fingerprint,
+                "source": source or {"checkpoint": str(checkpoint)}}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return out

@@ -1,8 +1,9 @@
 """The real-time generator's network as an ONNX Runtime session (no torch): the folder
 ``vaf export generator`` writes.
 
-    generator.json      format, version, levels, dim, materials, modes, encoders (fingerprint of the
-                        encoders whose features it reads), source (how it was trained)
+    generator.json      format, version, levels, dim, materials, modes, fold_bands (how many of the
+                        modes stand for bands of quiet grid bins; for the reader), encoders (fingerprint
+                        of the encoders whose features it reads), source (how it was trained)
     recipe.onnx         features (B, levels, dim) [, geometry (B, 9) when the manifest's ``geometry``
                         is true: ln extents of the struck subpart and part and the hit's place on the
                         subpart, runtime/segment_geometry.py]

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import warnings
 from dataclasses import asdict
 
 import numpy as np
@@ -15,8 +16,8 @@ import torch
 from vaf.runtime.recipe_model import OnnxRecipeModel
 from vaf.training.generator.data import load_hits
 from vaf.training.generator.models import RecipeConfig, RuntimeRecipe, build_generator
-from vaf.training.generator.train import (GeneratorObjective, GeneratorTrainConfig, bin_energy_share, load_generator,
-                                          train_generator)
+from vaf.training.generator.train import (GeneratorObjective, GeneratorTrainConfig, bin_energy_share,
+                                          feature_prototypes, load_generator, train_generator)
 
 
 def test_factory_rejects_bad_configs_naming_the_key(tiny_recipe):
@@ -26,6 +27,18 @@ def test_factory_rejects_bad_configs_naming_the_key(tiny_recipe):
         build_generator({**tiny_recipe, "modes_out": 99})
     with pytest.raises(ValueError, match="materials"):
         build_generator({**tiny_recipe, "materials": ["wood", "cheese"]})
+
+
+def test_prototypes_of_repeated_features_leave_no_cluster_empty():
+    """Pooled copies of the same scenes repeat each hit's features: as many centroids as distinct vectors, no warning."""
+    rng = np.random.default_rng(0)
+    distinct = rng.normal(size=(5, 3, 8)).astype(np.float32)
+    distinct /= np.linalg.norm(distinct, axis=2, keepdims=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scipy warns when a cluster ends empty
+        centroids, threshold = feature_prototypes(np.repeat(distinct, 40, axis=0), count=256)
+    assert centroids.shape == (5, 24)
+    assert threshold == pytest.approx(1.0, abs=1e-5)  # every hit is its own centroid
 
 
 def test_hits_carry_features_targets_and_contacts(tiny_hits):
@@ -117,13 +130,17 @@ def test_the_decay_term_pulls_decays_towards_the_recordings(tiny_hits, tiny_reci
     assert with_term < 0.8 * without, (start, without, with_term)
     with pytest.raises(ValueError, match="decay_weight"):
         GeneratorTrainConfig(decay_weight=-1.0)
+    with pytest.raises(ValueError, match="loss_modes"):
+        GeneratorTrainConfig(loss_modes="bins")
 
 
-def test_a_few_steps_lower_the_loss(tiny_hits, tiny_recipe):
+@pytest.mark.parametrize("loss_modes", ["grid", "runtime"])
+def test_a_few_steps_lower_the_loss(tiny_hits, tiny_recipe, loss_modes):
+    """Hearing every grid bin, or the folded runtime recipe the model will ship (models.fold_modes)."""
     train, _ = tiny_hits
     torch.manual_seed(0)
     net = build_generator(tiny_recipe)
-    objective = GeneratorObjective(train, net.config, 0.2, 0.3)
+    objective = GeneratorObjective(train, net.config, 0.2, 0.3, loss_modes=loss_modes)
     index = torch.arange(min(16, len(train)))
     seeds = index % 8
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
@@ -149,6 +166,29 @@ def test_onnx_matches_torch(tiny_generator, tiny_hits):
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-6 * np.abs(e).max(), err_msg=name)
 
 
+def test_export_can_ship_a_cheaper_or_richer_recipe(tiny_generator, tiny_encoders, tiny_hits, tmp_path):
+    """The same network exported with other modes_out / fold_bands, in a real process: the ONNX recipe has that many
+    modes and matches the torch RuntimeRecipe of that config; a bad value is refused by name, writing nothing."""
+    folder, _ = tiny_generator
+    run = lambda *a: subprocess.run([sys.executable, "-m", "vaf", "export", "generator", str(folder / "generator.pt"),  # noqa: E731
+                                     "--encoders", str(tiny_encoders.path), *a], capture_output=True, text=True, timeout=300)
+    r = run("--out", str(tmp_path / "lean"), "--modes-out", "5", "--fold-bands", "0")
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads((tmp_path / "lean" / "generator.json").read_text())
+    assert manifest["modes"] == 5 and manifest["fold_bands"] == 0 and "--modes-out 5" in manifest["source"]["command"]
+    features, geometry = tiny_hits[1].features[:4], tiny_hits[1].geometry[:4]
+    freq, _, gain, _, _ = OnnxRecipeModel.load(tmp_path / "lean").run(features, geometry)
+    net = load_generator(folder / "generator.pt")
+    net.config.modes_out, net.config.fold_bands = 5, 0
+    with torch.no_grad():
+        expected = RuntimeRecipe(net)(torch.tensor(features), torch.tensor(geometry))
+    assert freq.shape == (4, 5)
+    np.testing.assert_allclose(gain, expected[2].numpy(), rtol=1e-4)
+    r = run("--out", str(tmp_path / "bad"), "--fold-bands", "8")
+    assert r.returncode == 2 and "fold_bands" in r.stderr
+    assert not (tmp_path / "bad").exists()
+
+
 def test_training_resumes_and_refuses_another_config(tiny_dataset, tiny_encoders, tiny_hits, tiny_recipe, tmp_path):
     train, test = tiny_hits
     one = GeneratorTrainConfig(epochs=1, batch=8, views=4, model=dict(tiny_recipe))
@@ -169,6 +209,7 @@ def test_train_and_eval_generator_cli(tiny_dataset, tiny_encoders, tmp_path):
     assert r.returncode == 0, r.stderr
     manifest = json.loads((out / "runtime" / "generator.json").read_text())
     assert manifest["encoders"] == tiny_encoders.fingerprint and "vaf train generator" in manifest["source"]["command"]
+    assert manifest["modes"] == 40 and manifest["fold_bands"] == 8  # the defaults
     results = tmp_path / "results.md"
     results.write_text("# kept\n")
     r = run("eval", "generator", "--dataset", str(tiny_dataset), "--model", str(out), "--encoders", str(tiny_encoders.path),

@@ -225,7 +225,7 @@ def realtime_clips(model_dir: str | Path, hits: HitSet, name: str = "real-time (
 
 
 def net_clips(name: str, checkpoint: str | Path, hits: HitSet) -> Clips:
-    """A torch recipe network (e.g. the local-patch baseline), its modes_out loudest bins, native synthesizer."""
+    """A torch recipe network (e.g. the local-patch baseline), its runtime recipe (RuntimeRecipe), native synthesizer."""
     from vaf.runtime.synthesis import ImpactRecipe
     from vaf.training.generator.models import RuntimeRecipe
     from vaf.training.generator.train import load_generator

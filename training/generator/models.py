@@ -9,9 +9,14 @@ default and the baselines take the same path:
 
 The network predicts over a fixed log-spaced frequency grid (one candidate mode per bin, with a
 fine offset of at most half a bin, a decay rate and an amplitude), which keeps the spectral
-losses smooth in the parameters; the ``modes_out`` loudest bins form the runtime recipe.
+losses smooth in the parameters.
 Amplitudes are a softmax over bins (the timbre) times exp(level) (the loudness per N*s), so the
 shape is learnt from normalised clips and the loudness from their removed RMS.
+
+The runtime recipe has ``modes_out`` modes: the loudest bins as they are, and ``fold_bands``
+modes that stand for all the others, one per band of neighbouring bins, carrying their energy
+(``fold_modes``). Dropping the quiet bins instead lost the dense, fast-dying high spectrum that
+tells metals, glass and ceramics apart (docs/results.md).
 """
 
 from __future__ import annotations
@@ -49,7 +54,8 @@ class RecipeConfig:
     f_max: float = 11_500.0
     decay_min: float = 1.0
     decay_max: float = 5_000.0
-    modes_out: int = 48
+    modes_out: int = 40  # runtime recipe size: each mode costs render time per contact (docs/generator.md)
+    fold_bands: int = 8  # of the modes_out: modes standing for the bins not kept, one per band of grid bins
     materials: list[str] = field(default_factory=lambda: list(TARGET_MATERIALS))
 
     def __post_init__(self) -> None:
@@ -61,6 +67,8 @@ class RecipeConfig:
             raise ValueError(f"need 0 < f_min < f_max, got {self.f_min}, {self.f_max}")
         if not 1 <= self.modes_out <= self.grid_bins:
             raise ValueError(f"modes_out must be within 1..grid_bins ({self.grid_bins}), got {self.modes_out}")
+        if not 0 <= self.fold_bands < self.modes_out:
+            raise ValueError(f"fold_bands must be within 0..modes_out - 1 ({self.modes_out - 1}), got {self.fold_bands}")
         unknown = [m for m in self.materials if m not in MATERIALS]
         if unknown:
             raise ValueError(f"materials: unknown {unknown} (known: {', '.join(MATERIALS)})")
@@ -131,20 +139,51 @@ class RecipeNet(nn.Module):
                 "material_logits": self.material(h)}
 
 
+def band_membership(bins: int, bands: int) -> torch.Tensor:
+    """(bins, bands) float32: 1 where grid bin k lies in band b (bands of neighbouring bins, as equal as they divide)."""
+    band_of_bin = (torch.arange(bins) * bands) // bins
+    return (band_of_bin[:, None] == torch.arange(bands)).to(torch.float32)
+
+
+def fold_modes(freq_hz: torch.Tensor, decay_per_s: torch.Tensor, gain: torch.Tensor, keep: int,
+               membership: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Grid modes (B, bins) each -> runtime modes (B, keep + bands): the `keep` loudest bins as they
+    are (gains >= 0), then per band of `membership` (bins, bands) one mode carrying the energy of its
+    bins not kept (a damped sine's energy is gain^2 / (4 decay)), at their energy-weighted mean log
+    frequency and log decay rate. A band whose bins are all kept gets a silent mode (gain 0).
+    Differentiable in every bin's parameters, so training can hear what ships."""
+    _, top = torch.topk(gain, keep, dim=-1)
+    kept = [torch.gather(t, 1, top) for t in (freq_hz, decay_per_s, gain)]
+    if membership.shape[1] == 0:
+        return kept[0], kept[1], kept[2]
+    energy = torch.ones_like(gain).scatter(1, top, 0.0) * gain.square() / (4 * decay_per_s)
+    band_energy = energy @ membership
+    sounding = band_energy > 0
+    safe_energy = torch.where(sounding, band_energy, torch.ones_like(band_energy))  # no 0/0 in the unused branch
+    mean_log = lambda t: ((energy * torch.log(t)) @ membership) / safe_energy  # noqa: E731
+    band_centre = (torch.log(freq_hz) @ membership) / membership.sum(dim=0)
+    band_freq = torch.exp(torch.where(sounding, mean_log(freq_hz), band_centre))
+    band_decay = torch.exp(torch.where(sounding, mean_log(decay_per_s), torch.zeros_like(band_energy)))
+    band_gain = torch.where(sounding, torch.sqrt(4 * band_decay * safe_energy), torch.zeros_like(band_energy))
+    return (torch.cat([kept[0], band_freq], dim=1), torch.cat([kept[1], band_decay], dim=1),
+            torch.cat([kept[2], band_gain], dim=1))
+
+
 class RuntimeRecipe(nn.Module):
-    """What ships (ONNX): the net with the loudest modes_out bins gathered into the recipe and
+    """What ships (ONNX): the net's grid folded into modes_out runtime modes (``fold_modes``) and
     material probabilities in place of logits."""
 
     def __init__(self, net: RecipeNet):
         super().__init__()
         self.net = net
+        c = net.config
+        self.register_buffer("membership", band_membership(c.grid_bins, c.fold_bands), persistent=False)
 
     def forward(self, x: torch.Tensor, geometry: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         out = self.net(x, geometry)
-        _, top = torch.topk(out["gain"], self.net.config.modes_out, dim=-1)
-        pick = lambda t: torch.gather(t, 1, top)  # noqa: E731
-        return (pick(out["freq_hz"]), pick(out["decay_per_s"]), pick(out["gain"]), out["noise"],
-                torch.softmax(out["material_logits"], dim=-1))
+        c = self.net.config
+        modes = fold_modes(out["freq_hz"], out["decay_per_s"], out["gain"], c.modes_out - c.fold_bands, self.membership)
+        return (*modes, out["noise"], torch.softmax(out["material_logits"], dim=-1))
 
 
 def build_generator(config: dict | RecipeConfig) -> RecipeNet:

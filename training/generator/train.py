@@ -27,7 +27,7 @@ from vaf.training.checkpoints import resume, save_checkpoint
 from vaf.training.generator import synth
 from vaf.training.generator.data import HitSet, load_hits
 from vaf.training.generator.losses import SpectralLoss, decay_loss
-from vaf.training.generator.models import RecipeConfig, RecipeNet, build_generator
+from vaf.training.generator.models import RecipeConfig, RecipeNet, band_membership, build_generator, fold_modes
 
 NOISE_BANK = 64  # distinct noise seeds drawn from during training
 PROTOTYPES = 256
@@ -46,6 +46,7 @@ class GeneratorTrainConfig:
     material_weight: float = 0.3
     pitch_weight: float = 0.0  # off by default: measured, it made pitch no better and material cues worse (docs/results.md)
     decay_weight: float = 4.0  # the decay-curve term (losses.decay_loss): T60 error 70 -> 43 ms (docs/results.md)
+    loss_modes: str = "grid"  # what the loss hears: every grid bin ("grid") or the runtime recipe ("runtime", models.fold_modes)
     model: dict = field(default_factory=lambda: asdict(RecipeConfig()))
 
     def __post_init__(self) -> None:
@@ -56,6 +57,8 @@ class GeneratorTrainConfig:
         for name in ("loudness_weight", "material_weight", "pitch_weight", "decay_weight"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.loss_modes not in ("grid", "runtime"):
+            raise ValueError(f"loss_modes must be 'grid' or 'runtime', got {self.loss_modes!r}")
         RecipeConfig(**self.model)  # fails early, naming the bad key or value
 
 
@@ -63,7 +66,7 @@ class GeneratorObjective:
     """The training loss of a RecipeNet on a HitSet (also used to report held-out loss)."""
 
     def __init__(self, hits: HitSet, config: RecipeConfig, loudness_weight: float, material_weight: float,
-                 pitch_weight: float = 0.0, decay_weight: float = 0.0):
+                 pitch_weight: float = 0.0, decay_weight: float = 0.0, loss_modes: str = "grid"):
         self.hits = hits
         self.config = config
         self.spectral = SpectralLoss(hits.sample_rate)
@@ -78,10 +81,14 @@ class GeneratorObjective:
         self.energy_share = torch.tensor(bin_energy_share(hits.targets, hits.sample_rate, config.grid_hz()))
         self.loudness_weight, self.material_weight, self.pitch_weight = loudness_weight, material_weight, pitch_weight
         self.decay_weight = decay_weight
+        self.membership = band_membership(config.grid_bins, config.fold_bands) if loss_modes == "runtime" else None
 
     def __call__(self, net: RecipeNet, index: torch.Tensor, noise_seeds: torch.Tensor) -> tuple[torch.Tensor, dict]:
         out = net(self.inputs[index], self.geometry[index])
-        audio = synth.render(out["freq_hz"], out["decay_per_s"], out["gain"], out["noise"], self.tau[index],
+        modes = (out["freq_hz"], out["decay_per_s"], out["gain"])
+        if self.membership is not None:
+            modes = fold_modes(*modes, self.config.modes_out - self.config.fold_bands, self.membership)
+        audio = synth.render(*modes, out["noise"], self.tau[index],
                              torch.tensor(self.hits.impulse[index.numpy()], dtype=torch.float32),
                              self.hits.sample_rate, self.frames, self.white[noise_seeds])
         spectral = self.spectral(audio, self.targets[index])
@@ -121,7 +128,7 @@ def train_generator(dataset: str | Path | list[str | Path], out: str | Path, con
     if len(train) < config.batch:
         raise ValueError(f"{', '.join(map(str, datasets))}: {len(train)} training hits, fewer than one batch of {config.batch}")
     net = build_generator(config.model)
-    weights = (config.loudness_weight, config.material_weight, config.pitch_weight, config.decay_weight)
+    weights = (config.loudness_weight, config.material_weight, config.pitch_weight, config.decay_weight, config.loss_modes)
     objective = GeneratorObjective(train, net.config, *weights)
     held_out = GeneratorObjective(test, net.config, *weights)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -181,7 +188,8 @@ def feature_prototypes(features: np.ndarray, count: int = PROTOTYPES, seed: int 
     from scipy.cluster.vq import kmeans2
 
     flat = features.reshape(len(features), -1).astype(np.float64) / np.sqrt(features.shape[1])
-    centroids, _ = kmeans2(flat, min(count, len(flat)), seed=seed, minit="++")
+    distinct = len(np.unique(flat, axis=0))  # more centroids than distinct points leaves clusters empty
+    centroids, _ = kmeans2(flat, min(count, distinct), seed=seed, minit="++")
     centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
     similarity = (flat @ centroids.T).max(axis=1)
     return centroids.astype(np.float32), float(np.percentile(similarity, OOD_PERCENTILE))
