@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--pitch-weight", type=float, default=0.0, help="weight of the pitch term (docs/generator.md); default off")
     g.add_argument("--decay-weight", type=float, default=4.0,
                    help="weight of the decay-curve term (docs/generator.md); 4, the shipped model's, by default; 0 turns it off")
+    g.add_argument("--mel-weight", type=float, default=1.0,
+                   help="weight of the log-mel term within the spectral loss, relative to the STFT terms (docs/generator.md)")
     g.add_argument("--loss-modes", choices=("grid", "runtime"), default="grid",
                    help="what the loss hears: every grid bin, or the runtime recipe the model will ship (docs/generator.md)")
     g.add_argument("--views", type=int, default=16, help="views the hit features are lifted from")
@@ -135,7 +137,7 @@ def train_generator_command(args: argparse.Namespace) -> int:
         encoders = OnnxEncoders.load(args.encoders or DEFAULT_ENCODERS)
         config = GeneratorTrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, views=args.views,
                                       pitch_weight=args.pitch_weight, decay_weight=args.decay_weight,
-                                      loss_modes=args.loss_modes,
+                                      loss_modes=args.loss_modes, mel_weight=args.mel_weight,
                                       model=asdict(RecipeConfig(input=args.input, feature_dim=encoders.dim, geometry=args.geometry)))
         report = train_generator(args.dataset, args.out, config, encoders.path, args.cache)
         runtime = None

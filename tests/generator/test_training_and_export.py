@@ -15,6 +15,7 @@ import torch
 
 from vaf.runtime.recipe_model import OnnxRecipeModel
 from vaf.training.generator.data import load_hits
+from vaf.training.generator.losses import rms_normalise
 from vaf.training.generator.models import RecipeConfig, RuntimeRecipe, build_generator
 from vaf.training.generator.train import (GeneratorObjective, GeneratorTrainConfig, bin_energy_share,
                                           feature_prototypes, load_generator, train_generator)
@@ -132,6 +133,8 @@ def test_the_decay_term_pulls_decays_towards_the_recordings(tiny_hits, tiny_reci
         GeneratorTrainConfig(decay_weight=-1.0)
     with pytest.raises(ValueError, match="loss_modes"):
         GeneratorTrainConfig(loss_modes="bins")
+    with pytest.raises(ValueError, match="mel_weight"):
+        GeneratorTrainConfig(mel_weight=-0.5)
 
 
 @pytest.mark.parametrize("loss_modes", ["grid", "runtime"])
@@ -153,6 +156,22 @@ def test_a_few_steps_lower_the_loss(tiny_hits, tiny_recipe, loss_modes):
         opt.step()
     after = objective(net, index, seeds)[0].item()
     assert after < 0.9 * before, (before, after)
+
+
+def test_the_mel_weight_scales_the_log_mel_term(tiny_hits, tiny_recipe):
+    """The same net, hits and noise: the spectral loss grows by exactly (w - 1) * 0.1 * (log-mel L1)."""
+    train, _ = tiny_hits
+    torch.manual_seed(0)
+    net = build_generator(tiny_recipe).eval()
+    index = torch.arange(8)
+    one, five = (GeneratorObjective(train, net.config, 0.0, 0.0, mel_weight=w) for w in (1.0, 5.0))
+    with torch.no_grad():
+        _, audio = one.render(net, index, index)
+        mel = one.spectral.mel
+        mel_l1 = (mel(rms_normalise(audio)) - mel(rms_normalise(one.targets[index]))).abs().mean()
+    gap = five(net, index, index)[1]["spectral"] - one(net, index, index)[1]["spectral"]
+    assert mel_l1 > 0
+    assert gap == pytest.approx(4 * 0.1 * mel_l1.item(), rel=1e-4)
 
 
 def test_onnx_matches_torch(tiny_generator, tiny_hits):

@@ -46,6 +46,7 @@ class GeneratorTrainConfig:
     material_weight: float = 0.3
     pitch_weight: float = 0.0  # off by default: measured, it made pitch no better and material cues worse (docs/results.md)
     decay_weight: float = 4.0  # the decay-curve term (losses.decay_loss): T60 error 70 -> 43 ms (docs/results.md)
+    mel_weight: float = 1.0  # the log-mel term inside the spectral loss (losses.SpectralLoss), relative to the STFT terms
     loss_modes: str = "grid"  # what the loss hears: every grid bin ("grid") or the runtime recipe ("runtime", models.fold_modes)
     model: dict = field(default_factory=lambda: asdict(RecipeConfig()))
 
@@ -54,7 +55,7 @@ class GeneratorTrainConfig:
             raise ValueError(f"epochs must be >= 1 and batch >= 2, got {self.epochs} and {self.batch}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
-        for name in ("loudness_weight", "material_weight", "pitch_weight", "decay_weight"):
+        for name in ("loudness_weight", "material_weight", "pitch_weight", "decay_weight", "mel_weight"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.loss_modes not in ("grid", "runtime"):
@@ -66,10 +67,10 @@ class GeneratorObjective:
     """The training loss of a RecipeNet on a HitSet (also used to report held-out loss)."""
 
     def __init__(self, hits: HitSet, config: RecipeConfig, loudness_weight: float, material_weight: float,
-                 pitch_weight: float = 0.0, decay_weight: float = 0.0, loss_modes: str = "grid"):
+                 pitch_weight: float = 0.0, decay_weight: float = 0.0, loss_modes: str = "grid", mel_weight: float = 1.0):
         self.hits = hits
         self.config = config
-        self.spectral = SpectralLoss(hits.sample_rate)
+        self.spectral = SpectralLoss(hits.sample_rate, mel_weight=mel_weight)
         self.frames = hits.targets.shape[1]
         self.tau = synth.contact_durations(hits.excitations(np.arange(len(hits))))
         self.white = synth.white_noise(list(range(NOISE_BANK)), self.frames)
@@ -83,7 +84,8 @@ class GeneratorObjective:
         self.decay_weight = decay_weight
         self.membership = band_membership(config.grid_bins, config.fold_bands) if loss_modes == "runtime" else None
 
-    def __call__(self, net: RecipeNet, index: torch.Tensor, noise_seeds: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    def render(self, net: RecipeNet, index: torch.Tensor, noise_seeds: torch.Tensor) -> tuple[dict, torch.Tensor]:
+        """The net's outputs for hits `index` and what the loss hears of them: (B, frames) rendered with each hit's contact."""
         out = net(self.inputs[index], self.geometry[index])
         modes = (out["freq_hz"], out["decay_per_s"], out["gain"])
         if self.membership is not None:
@@ -91,6 +93,10 @@ class GeneratorObjective:
         audio = synth.render(*modes, out["noise"], self.tau[index],
                              torch.tensor(self.hits.impulse[index.numpy()], dtype=torch.float32),
                              self.hits.sample_rate, self.frames, self.white[noise_seeds])
+        return out, audio
+
+    def __call__(self, net: RecipeNet, index: torch.Tensor, noise_seeds: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        out, audio = self.render(net, index, noise_seeds)
         spectral = self.spectral(audio, self.targets[index])
         rms = (audio.square().mean(dim=-1) + 1e-20).sqrt()
         loudness = (torch.log(rms) - self.log_level[index]).abs().mean()
@@ -128,7 +134,8 @@ def train_generator(dataset: str | Path | list[str | Path], out: str | Path, con
     if len(train) < config.batch:
         raise ValueError(f"{', '.join(map(str, datasets))}: {len(train)} training hits, fewer than one batch of {config.batch}")
     net = build_generator(config.model)
-    weights = (config.loudness_weight, config.material_weight, config.pitch_weight, config.decay_weight, config.loss_modes)
+    weights = (config.loudness_weight, config.material_weight, config.pitch_weight, config.decay_weight, config.loss_modes,
+               config.mel_weight)
     objective = GeneratorObjective(train, net.config, *weights)
     held_out = GeneratorObjective(test, net.config, *weights)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
