@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--pitch-weight", type=float, default=0.0, help="weight of the pitch term (docs/generator.md); default off")
     g.add_argument("--decay-weight", type=float, default=4.0,
                    help="weight of the decay-curve term (docs/generator.md); 4, the shipped model's, by default; 0 turns it off")
+    g.add_argument("--high-decay-weight", type=float, default=0.0,
+                   help="weight of the decay-curve term on the clips above 4 kHz (docs/generator.md); default off")
     g.add_argument("--mel-weight", type=float, default=1.0,
                    help="weight of the log-mel term within the spectral loss, relative to the STFT terms (docs/generator.md)")
     g.add_argument("--loss-modes", choices=("grid", "runtime"), default="grid",
@@ -138,6 +140,7 @@ def train_generator_command(args: argparse.Namespace) -> int:
         config = GeneratorTrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, views=args.views,
                                       pitch_weight=args.pitch_weight, decay_weight=args.decay_weight,
                                       loss_modes=args.loss_modes, mel_weight=args.mel_weight,
+                                      high_decay_weight=args.high_decay_weight,
                                       model=asdict(RecipeConfig(input=args.input, feature_dim=encoders.dim, geometry=args.geometry)))
         report = train_generator(args.dataset, args.out, config, encoders.path, args.cache)
         runtime = None

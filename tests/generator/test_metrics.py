@@ -89,3 +89,22 @@ def test_decay_loss_hears_decay_not_level_or_pitch():
     other_pitch = decay_loss(torch.tensor(_tone(1234.0, 8.0))[None], ring).item()
     other_decay = decay_loss(torch.tensor(_tone(440.0, 40.0))[None], ring).item()
     assert other_pitch < 0.01 < 0.1 < other_decay
+
+
+def test_high_decay_loss_hears_the_high_modes_that_the_whole_clip_hides():
+    """A loud low ring plus a quiet high one: making the high ring die 10x faster barely moves the whole
+    clip's decay curve, and moves the high band's a lot; identical high parts give zero."""
+    import torch
+
+    from vaf.training.generator.losses import decay_loss, high_decay_loss
+
+    low = _tone(300.0, 6.0)
+    recorded = torch.tensor(low + 0.05 * _tone(7000.0, 8.0))[None]
+    damped = torch.tensor(low + 0.05 * _tone(7000.0, 80.0))[None]
+    assert high_decay_loss(recorded, recorded, RATE).item() == pytest.approx(0.0, abs=1e-6)
+    high = high_decay_loss(damped, recorded, RATE).item()
+    assert high > 0.2
+    assert decay_loss(damped, recorded).item() < 0.02
+    # only the part above 4 kHz counts (up to the leak of the low ring's cut-off end into high bins)
+    louder_low = torch.tensor(4 * low + 0.05 * _tone(7000.0, 8.0))[None]
+    assert high_decay_loss(louder_low, recorded, RATE).item() < 0.15 * high

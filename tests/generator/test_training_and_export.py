@@ -174,6 +174,20 @@ def test_the_mel_weight_scales_the_log_mel_term(tiny_hits, tiny_recipe):
     assert gap == pytest.approx(4 * 0.1 * mel_l1.item(), rel=1e-4)
 
 
+def test_the_high_decay_term_joins_the_loss_at_its_weight(tiny_hits, tiny_recipe):
+    train, _ = tiny_hits
+    torch.manual_seed(0)
+    net = build_generator(tiny_recipe).eval()
+    index = torch.arange(8)
+    off, on = (GeneratorObjective(train, net.config, 0.0, 0.0, high_decay_weight=w) for w in (0.0, 2.0))
+    with torch.no_grad():
+        (loss_off, parts), (loss_on, _) = off(net, index, index), on(net, index, index)
+    assert parts["high_decay"] > 0
+    assert (loss_on - loss_off).item() == pytest.approx(2.0 * parts["high_decay"], rel=1e-4)
+    with pytest.raises(ValueError, match="high_decay_weight"):
+        GeneratorTrainConfig(high_decay_weight=-1.0)
+
+
 def test_onnx_matches_torch(tiny_generator, tiny_hits):
     folder, runtime = tiny_generator
     net = load_generator(folder / "generator.pt")

@@ -54,3 +54,17 @@ def decay_loss(generated: torch.Tensor, target: torch.Tensor, floor_db: float = 
     """Mean absolute difference of the two clips' decay curves, in units of floor_db: 0 for the same
     decay, whatever the spectra; how fast a sound dies is a material cue the spectral terms weigh little."""
     return (decay_curve_db(generated, floor_db=floor_db) - decay_curve_db(target, floor_db=floor_db)).abs().mean() / floor_db
+
+
+def high_band(audio: torch.Tensor, sample_rate: int, low_hz: float) -> torch.Tensor:
+    """(B, T) -> (B, T): the part of each clip above `low_hz` (an ideal high-pass, by zeroing FFT bins)."""
+    spectrum = torch.fft.rfft(audio, dim=-1)
+    keep = torch.fft.rfftfreq(audio.shape[-1], 1.0 / sample_rate, device=audio.device) >= low_hz
+    return torch.fft.irfft(spectrum * keep, n=audio.shape[-1], dim=-1)
+
+
+def high_decay_loss(generated: torch.Tensor, target: torch.Tensor, sample_rate: int, low_hz: float = 4000.0) -> torch.Tensor:
+    """decay_loss on the clips' content above `low_hz`: how long the high modes ring. The whole clip's
+    decay curve is ruled by its loud low modes, so a sound whose high modes die too fast (heard as
+    ceramic where the recording is steel, docs/results.md) can still match it."""
+    return decay_loss(high_band(generated, sample_rate, low_hz), high_band(target, sample_rate, low_hz))
