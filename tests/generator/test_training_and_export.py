@@ -158,13 +158,17 @@ def test_a_few_steps_lower_the_loss(tiny_hits, tiny_recipe, loss_modes):
     assert after < 0.9 * before, (before, after)
 
 
-def test_the_mel_weight_scales_the_log_mel_term(tiny_hits, tiny_recipe):
-    """The same net, hits and noise: the spectral loss grows by exactly (w - 1) * 0.1 * (log-mel L1)."""
-    train, _ = tiny_hits
+def objectives_apart_in(name: str, low: float, high: float, tiny_hits, tiny_recipe):
+    """One untrained net, 8 training hits, and two objectives that differ only in the weight `name`."""
     torch.manual_seed(0)
     net = build_generator(tiny_recipe).eval()
-    index = torch.arange(8)
-    one, five = (GeneratorObjective(train, net.config, 0.0, 0.0, mel_weight=w) for w in (1.0, 5.0))
+    make = lambda w: GeneratorObjective(tiny_hits[0], net.config, 0.0, 0.0, **{name: w})  # noqa: E731
+    return net, torch.arange(8), make(low), make(high)
+
+
+def test_the_mel_weight_scales_the_log_mel_term(tiny_hits, tiny_recipe):
+    """The same net, hits and noise: the spectral loss grows by exactly (w - 1) * 0.1 * (log-mel L1)."""
+    net, index, one, five = objectives_apart_in("mel_weight", 1.0, 5.0, tiny_hits, tiny_recipe)
     with torch.no_grad():
         _, audio = one.render(net, index, index)
         mel = one.spectral.mel
@@ -175,11 +179,7 @@ def test_the_mel_weight_scales_the_log_mel_term(tiny_hits, tiny_recipe):
 
 
 def test_the_high_decay_term_joins_the_loss_at_its_weight(tiny_hits, tiny_recipe):
-    train, _ = tiny_hits
-    torch.manual_seed(0)
-    net = build_generator(tiny_recipe).eval()
-    index = torch.arange(8)
-    off, on = (GeneratorObjective(train, net.config, 0.0, 0.0, high_decay_weight=w) for w in (0.0, 2.0))
+    net, index, off, on = objectives_apart_in("high_decay_weight", 0.0, 2.0, tiny_hits, tiny_recipe)
     with torch.no_grad():
         (loss_off, parts), (loss_on, _) = off(net, index, index), on(net, index, index)
     assert parts["high_decay"] > 0

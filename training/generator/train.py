@@ -137,10 +137,10 @@ def train_generator(dataset: str | Path | list[str | Path], out: str | Path, con
     if len(train) < config.batch:
         raise ValueError(f"{', '.join(map(str, datasets))}: {len(train)} training hits, fewer than one batch of {config.batch}")
     net = build_generator(config.model)
-    weights = (config.loudness_weight, config.material_weight, config.pitch_weight, config.decay_weight, config.loss_modes,
-               config.mel_weight, config.high_decay_weight)
-    objective = GeneratorObjective(train, net.config, *weights)
-    held_out = GeneratorObjective(test, net.config, *weights)
+    terms = {name: getattr(config, name) for name in ("loudness_weight", "material_weight", "pitch_weight", "decay_weight",
+                                                     "loss_modes", "mel_weight", "high_decay_weight")}
+    objective = GeneratorObjective(train, net.config, **terms)
+    held_out = GeneratorObjective(test, net.config, **terms)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(train) // config.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1)
