@@ -32,14 +32,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--geometry", action="store_true",
                    help="also read the struck segments' size and the hit's place on its subpart, measured on the scene's "
                    "Gaussians (docs/generator.md; off by default: see docs/results.md)")
+    g.add_argument("--decay-law", choices=("rayleigh", "free"), default="rayleigh",
+                   help="'rayleigh' (default): each bin decays by the struck material's damping law, learnt per material, "
+                   "within a factor exp(+-decay spread); 'free': each bin's decay its own (docs/generator.md)")
+    g.add_argument("--decay-spread", type=float, default=0.5, help="with --decay-law rayleigh: how far, in ln units, "
+                   "a bin's decay rate may leave the law")
     g.add_argument("--epochs", type=int, default=20)
     g.add_argument("--batch", type=int, default=32)
     g.add_argument("--lr", type=float, default=2e-3)
     g.add_argument("--pitch-weight", type=float, default=0.0, help="weight of the pitch term (docs/generator.md); default off")
     g.add_argument("--decay-weight", type=float, default=4.0,
                    help="weight of the decay-curve term (docs/generator.md); 4, the shipped model's, by default; 0 turns it off")
-    g.add_argument("--high-decay-weight", type=float, default=0.0,
-                   help="weight of the decay-curve term on the clips above 4 kHz (docs/generator.md); default off")
+    g.add_argument("--band-decay-weight", type=float, default=4.0,
+                   help="weight of the decay-curve term per octave band (docs/generator.md); 4, the shipped model's, "
+                   "by default; 0 turns it off")
     g.add_argument("--mel-weight", type=float, default=1.0,
                    help="weight of the log-mel term within the spectral loss, relative to the STFT terms (docs/generator.md)")
     g.add_argument("--loss-modes", choices=("grid", "runtime"), default="grid",
@@ -140,8 +146,9 @@ def train_generator_command(args: argparse.Namespace) -> int:
         config = GeneratorTrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, views=args.views,
                                       pitch_weight=args.pitch_weight, decay_weight=args.decay_weight,
                                       loss_modes=args.loss_modes, mel_weight=args.mel_weight,
-                                      high_decay_weight=args.high_decay_weight,
-                                      model=asdict(RecipeConfig(input=args.input, feature_dim=encoders.dim, geometry=args.geometry)))
+                                      band_decay_weight=args.band_decay_weight,
+                                      model=asdict(RecipeConfig(input=args.input, feature_dim=encoders.dim, geometry=args.geometry,
+                                                                decay_law=args.decay_law, decay_spread=args.decay_spread)))
         report = train_generator(args.dataset, args.out, config, encoders.path, args.cache)
         runtime = None
         if args.input == "features":

@@ -109,13 +109,14 @@ def test_the_pitch_term_moves_the_gain_to_where_the_recording_rings(tiny_hits, t
 
 def test_the_decay_term_pulls_decays_towards_the_recordings(tiny_hits, tiny_recipe):
     """The same 30 steps from the same start, without and with the decay term: with it, the generated
-    decays end closer to the recordings' (the spectral terms alone move them too, less)."""
+    decays end closer to the recordings' (the spectral terms alone move them too, less). Free decays: the
+    term's own pull, not what the material's damping law lets 30 steps do."""
     train, _ = tiny_hits
     index = torch.arange(min(16, len(train)))
 
     def decay_after(weight: float) -> tuple[float, float]:
         torch.manual_seed(0)
-        net = build_generator(tiny_recipe).eval()
+        net = build_generator({**tiny_recipe, "decay_law": "free"}).eval()
         objective = GeneratorObjective(train, net.config, 0.0, 0.0, decay_weight=weight)
         opt = torch.optim.Adam(net.parameters(), lr=3e-3)
         before = objective(net, index, index % 8)[1]["decay"]
@@ -137,12 +138,13 @@ def test_the_decay_term_pulls_decays_towards_the_recordings(tiny_hits, tiny_reci
         GeneratorTrainConfig(mel_weight=-0.5)
 
 
-@pytest.mark.parametrize("loss_modes", ["grid", "runtime"])
-def test_a_few_steps_lower_the_loss(tiny_hits, tiny_recipe, loss_modes):
-    """Hearing every grid bin, or the folded runtime recipe the model will ship (models.fold_modes)."""
+@pytest.mark.parametrize("loss_modes, decay_law", [("grid", "free"), ("runtime", "free"), ("grid", "rayleigh")])
+def test_a_few_steps_lower_the_loss(tiny_hits, tiny_recipe, loss_modes, decay_law):
+    """Hearing every grid bin, or the folded runtime recipe the model will ship (models.fold_modes); decays free
+    or by the material's learnt damping law (RecipeConfig.decay_law)."""
     train, _ = tiny_hits
     torch.manual_seed(0)
-    net = build_generator(tiny_recipe)
+    net = build_generator({**tiny_recipe, "decay_law": decay_law})
     objective = GeneratorObjective(train, net.config, 0.2, 0.3, loss_modes=loss_modes)
     index = torch.arange(min(16, len(train)))
     seeds = index % 8
@@ -178,14 +180,14 @@ def test_the_mel_weight_scales_the_log_mel_term(tiny_hits, tiny_recipe):
     assert gap == pytest.approx(4 * 0.1 * mel_l1.item(), rel=1e-4)
 
 
-def test_the_high_decay_term_joins_the_loss_at_its_weight(tiny_hits, tiny_recipe):
-    net, index, off, on = objectives_apart_in("high_decay_weight", 0.0, 2.0, tiny_hits, tiny_recipe)
+def test_the_band_decay_term_joins_the_loss_at_its_weight(tiny_hits, tiny_recipe):
+    net, index, off, on = objectives_apart_in("band_decay_weight", 0.0, 2.0, tiny_hits, tiny_recipe)
     with torch.no_grad():
         (loss_off, parts), (loss_on, _) = off(net, index, index), on(net, index, index)
-    assert parts["high_decay"] > 0
-    assert (loss_on - loss_off).item() == pytest.approx(2.0 * parts["high_decay"], rel=1e-4)
-    with pytest.raises(ValueError, match="high_decay_weight"):
-        GeneratorTrainConfig(high_decay_weight=-1.0)
+    assert parts["band_decay"] > 0
+    assert (loss_on - loss_off).item() == pytest.approx(2.0 * parts["band_decay"], rel=1e-4)
+    with pytest.raises(ValueError, match="band_decay_weight"):
+        GeneratorTrainConfig(band_decay_weight=-1.0)
 
 
 def test_onnx_matches_torch(tiny_generator, tiny_hits):

@@ -56,15 +56,27 @@ def decay_loss(generated: torch.Tensor, target: torch.Tensor, floor_db: float = 
     return (decay_curve_db(generated, floor_db=floor_db) - decay_curve_db(target, floor_db=floor_db)).abs().mean() / floor_db
 
 
-def high_band(audio: torch.Tensor, sample_rate: int, low_hz: float) -> torch.Tensor:
-    """(B, T) -> (B, T): the part of each clip above `low_hz` (an ideal high-pass, by zeroing FFT bins)."""
-    spectrum = torch.fft.rfft(audio, dim=-1)
-    keep = torch.fft.rfftfreq(audio.shape[-1], 1.0 / sample_rate, device=audio.device) >= low_hz
-    return torch.fft.irfft(spectrum * keep, n=audio.shape[-1], dim=-1)
+OCTAVE_EDGES_HZ = (250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0)  # band_decay_loss: 250-500 Hz ... 8 kHz-Nyquist
 
 
-def high_decay_loss(generated: torch.Tensor, target: torch.Tensor, sample_rate: int, low_hz: float = 4000.0) -> torch.Tensor:
-    """decay_loss on the clips' content above `low_hz`: how long the high modes ring. The whole clip's
-    decay curve is ruled by its loud low modes, so a sound whose high modes die too fast (heard as
-    ceramic where the recording is steel, docs/results.md) can still match it."""
-    return decay_loss(high_band(generated, sample_rate, low_hz), high_band(target, sample_rate, low_hz))
+def band_decay_loss(generated: torch.Tensor, target: torch.Tensor, sample_rate: int,
+                    edges_hz: tuple[float, ...] = OCTAVE_EDGES_HZ, min_share: float = 1e-3) -> torch.Tensor:
+    """decay_loss per frequency band (between consecutive edges, and above the last: ideal band-passes by
+    zeroing FFT bins), each band's curve relative to its own energy, averaged over the bands where the
+    recording holds at least `min_share` of its energy (below that a band's curve is noise). The whole
+    clip's decay curve is ruled by its loud low modes, so a sound whose high modes die too fast (heard as
+    ceramic where the recording is steel, docs/results.md) can still match it; per band, it cannot."""
+    freqs = torch.fft.rfftfreq(target.shape[-1], 1.0 / sample_rate, device=target.device)
+    spectra = torch.fft.rfft(generated, dim=-1), torch.fft.rfft(target, dim=-1)
+    target_power = spectra[1].abs().square()
+    total = target_power.sum(dim=-1)
+    losses, weights = [], []
+    for low, high in zip(edges_hz, (*edges_hz[1:], float("inf"))):
+        inside = (freqs >= low) & (freqs < high)
+        g, t = (torch.fft.irfft(s * inside, n=target.shape[-1], dim=-1) for s in spectra)
+        curves = decay_curve_db(g), decay_curve_db(t)
+        losses.append((curves[0] - curves[1]).abs().mean(dim=-1) / 60.0)
+        weights.append(((target_power * inside).sum(dim=-1) >= min_share * total).to(target.dtype))
+    losses, weights = torch.stack(losses, dim=-1), torch.stack(weights, dim=-1)
+    return ((losses * weights).sum(dim=-1) / weights.sum(dim=-1).clamp(min=1.0)).mean()
+

@@ -13,6 +13,11 @@ losses smooth in the parameters.
 Amplitudes are a softmax over bins (the timbre) times exp(level) (the loudness per N*s), so the
 shape is learnt from normalised clips and the loudness from their removed RMS.
 
+Decay rates follow the struck material's damping law (``decay_law`` "rayleigh": alpha / 2 + beta w^2 / 2,
+alpha and beta learnt per material, mixed by the material head's probabilities) within a per-bin
+factor, so what the loud modes of every hit teach about a material reaches its quiet high modes
+(docs/generator.md); "free" gives each bin its own decay.
+
 The runtime recipe has ``modes_out`` modes: the loudest bins as they are, and ``fold_bands``
 modes that stand for all the others, one per band of neighbouring bins, carrying their energy
 (``fold_modes``). Dropping the quiet bins instead lost the dense, fast-dying high spectrum that
@@ -33,6 +38,8 @@ from vaf.runtime.segment_geometry import EXTENT_DIMS, GEOMETRY_DIM
 
 # ln(extent / 1 m) spans about -7 (1 mm) to 1 (3 m); centred on 10 cm for the network
 GEOMETRY_CENTRE, GEOMETRY_SPREAD = math.log(0.1), 2.0
+# where every material's learnt damping law starts: alpha 1/s, beta s (between wood's and steel's, runtime/materials.py)
+RAYLEIGH_START = (10.0, 3e-7)
 TARGET_MATERIALS = tuple(m for m in MATERIALS if m != "rubber")  # what a struck surface can be; rubber only strikes
 
 
@@ -54,6 +61,11 @@ class RecipeConfig:
     f_max: float = 11_500.0
     decay_min: float = 1.0
     decay_max: float = 5_000.0
+    # "free": each bin's decay rate is its own output; "rayleigh": the struck material's damping law
+    # alpha / 2 + beta w^2 / 2 (alpha, beta learnt per material, mixed by the material head's probabilities)
+    # times a per-bin factor within exp(+-decay_spread)
+    decay_law: str = "rayleigh"
+    decay_spread: float = 0.5
     modes_out: int = 40  # runtime recipe size: each mode costs render time per contact (docs/generator.md)
     fold_bands: int = 8  # of the modes_out: modes standing for the bins not kept, one per band of grid bins
     materials: list[str] = field(default_factory=lambda: list(TARGET_MATERIALS))
@@ -65,6 +77,10 @@ class RecipeConfig:
             raise ValueError(f"input must be 'features' or 'patch', got {self.input!r}")
         if not 0 < self.f_min < self.f_max:
             raise ValueError(f"need 0 < f_min < f_max, got {self.f_min}, {self.f_max}")
+        if self.decay_law not in ("free", "rayleigh"):
+            raise ValueError(f"decay_law must be 'free' or 'rayleigh', got {self.decay_law!r}")
+        if not self.decay_spread >= 0:
+            raise ValueError(f"decay_spread must be >= 0, got {self.decay_spread}")
         if not 1 <= self.modes_out <= self.grid_bins:
             raise ValueError(f"modes_out must be within 1..grid_bins ({self.grid_bins}), got {self.modes_out}")
         if not 0 <= self.fold_bands < self.modes_out:
@@ -103,6 +119,9 @@ class RecipeNet(nn.Module):
         self.noise = nn.Linear(c.hidden, 4)
         self.level = nn.Linear(c.hidden, 1)
         self.material = nn.Linear(c.hidden, len(c.materials))
+        if c.decay_law == "rayleigh":  # (materials, 2): ln alpha (1/s), ln beta (s); all start at one middling material
+            start = torch.tensor([math.log(RAYLEIGH_START[0]), math.log(RAYLEIGH_START[1])])
+            self.damping = nn.Parameter(start.repeat(len(c.materials), 1))
         self.register_buffer("log_grid", torch.tensor(np.log(c.grid_hz()), dtype=torch.float32))
         self.half_bin = 0.5 * math.log(c.f_max / c.f_min) / max(1, c.grid_bins - 1)
         with torch.no_grad():  # start near a plain, quiet, medium-damped sound
@@ -127,7 +146,8 @@ class RecipeNet(nn.Module):
         logit, decay_raw, offset_raw = self.bins(h).chunk(3, dim=-1)
         level = self.level(h)  # (B, 1) natural-log amplitude per N*s
         freq = torch.exp(self.log_grid + self.half_bin * torch.tanh(offset_raw))
-        decay = torch.exp(math.log(c.decay_min) + torch.sigmoid(decay_raw) * math.log(c.decay_max / c.decay_min))
+        material_logits = self.material(h)
+        decay = self.decay_per_s(freq, decay_raw, material_logits)
         gain = torch.softmax(logit, dim=-1) * torch.exp(level)
         n = self.noise(h)
         centre = torch.exp(math.log(200.0) + torch.sigmoid(n[:, 0]) * math.log(10_000.0 / 200.0))
@@ -136,7 +156,26 @@ class RecipeNet(nn.Module):
         noise_decay = torch.exp(math.log(50.0) + torch.sigmoid(n[:, 3]) * math.log(3_000.0 / 50.0))
         return {"freq_hz": freq, "decay_per_s": decay, "gain": gain, "bin_log_share": torch.log_softmax(logit, dim=-1),
                 "noise": torch.stack([centre, bandwidth, noise_level, noise_decay], dim=-1),
-                "material_logits": self.material(h)}
+                "material_logits": material_logits}
+
+    def decay_per_s(self, freq: torch.Tensor, decay_raw: torch.Tensor, material_logits: torch.Tensor) -> torch.Tensor:
+        """(B, grid_bins) decay rates in 1/s of modes at freq (B, grid_bins) Hz (see RecipeConfig.decay_law)."""
+        c = self.config
+        if c.decay_law == "free":
+            return torch.exp(math.log(c.decay_min) + torch.sigmoid(decay_raw) * math.log(c.decay_max / c.decay_min))
+        # detached: the head says which material it is (cross-entropy alone); the law is what that material does,
+        # so the spectral loss cannot hedge by blurring the material probabilities
+        log_alpha, log_beta = (torch.softmax(material_logits.detach(), dim=-1) @ self.damping).unbind(-1)
+        omega = 2 * math.pi * freq
+        law = 0.5 * torch.exp(log_alpha)[:, None] + 0.5 * torch.exp(log_beta)[:, None] * omega.square()
+        return (law * torch.exp(c.decay_spread * torch.tanh(decay_raw))).clamp(c.decay_min, c.decay_max)
+
+    def damping_law(self) -> dict[str, tuple[float, float]] | None:
+        """The learnt Rayleigh damping per material: {name: (alpha 1/s, beta s)}; None for the free law."""
+        if self.config.decay_law != "rayleigh":
+            return None
+        values = torch.exp(self.damping.detach()).tolist()
+        return {m: (a, b) for m, (a, b) in zip(self.config.materials, values)}
 
 
 def band_membership(bins: int, bands: int) -> torch.Tensor:

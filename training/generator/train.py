@@ -26,7 +26,7 @@ from vaf.runtime.encoders import DEFAULT_ENCODERS
 from vaf.training.checkpoints import resume, save_checkpoint
 from vaf.training.generator import synth
 from vaf.training.generator.data import HitSet, load_hits
-from vaf.training.generator.losses import SpectralLoss, decay_loss, high_decay_loss
+from vaf.training.generator.losses import SpectralLoss, band_decay_loss, decay_loss
 from vaf.training.generator.models import RecipeConfig, RecipeNet, band_membership, build_generator, fold_modes
 
 NOISE_BANK = 64  # distinct noise seeds drawn from during training
@@ -46,7 +46,7 @@ class GeneratorTrainConfig:
     material_weight: float = 0.3
     pitch_weight: float = 0.0  # off by default: measured, it made pitch no better and material cues worse (docs/results.md)
     decay_weight: float = 4.0  # the decay-curve term (losses.decay_loss): T60 error 70 -> 43 ms (docs/results.md)
-    high_decay_weight: float = 0.0  # the decay-curve term above 4 kHz (losses.high_decay_loss); off by default
+    band_decay_weight: float = 4.0  # the decay-curve term per octave band (losses.band_decay_loss), docs/results.md
     mel_weight: float = 1.0  # the log-mel term inside the spectral loss (losses.SpectralLoss), relative to the STFT terms
     loss_modes: str = "grid"  # what the loss hears: every grid bin ("grid") or the runtime recipe ("runtime", models.fold_modes)
     model: dict = field(default_factory=lambda: asdict(RecipeConfig()))
@@ -56,12 +56,14 @@ class GeneratorTrainConfig:
             raise ValueError(f"epochs must be >= 1 and batch >= 2, got {self.epochs} and {self.batch}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
-        for name in ("loudness_weight", "material_weight", "pitch_weight", "decay_weight", "mel_weight", "high_decay_weight"):
+        for name in ("loudness_weight", "material_weight", "pitch_weight", "decay_weight", "mel_weight", "band_decay_weight"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.loss_modes not in ("grid", "runtime"):
             raise ValueError(f"loss_modes must be 'grid' or 'runtime', got {self.loss_modes!r}")
-        RecipeConfig(**self.model)  # fails early, naming the bad key or value
+        # complete, so a checkpoint says every choice even when a later version changes a default; fails early, naming
+        # the bad key or value
+        self.model = asdict(RecipeConfig(**self.model))
 
 
 class GeneratorObjective:
@@ -69,7 +71,7 @@ class GeneratorObjective:
 
     def __init__(self, hits: HitSet, config: RecipeConfig, loudness_weight: float, material_weight: float,
                  pitch_weight: float = 0.0, decay_weight: float = 0.0, loss_modes: str = "grid", mel_weight: float = 1.0,
-                 high_decay_weight: float = 0.0):
+                 band_decay_weight: float = 0.0):
         self.hits = hits
         self.config = config
         self.spectral = SpectralLoss(hits.sample_rate, mel_weight=mel_weight)
@@ -83,7 +85,7 @@ class GeneratorObjective:
         self.log_level = torch.tensor(np.log(np.maximum(hits.level, 1e-12)), dtype=torch.float32)
         self.energy_share = torch.tensor(bin_energy_share(hits.targets, hits.sample_rate, config.grid_hz()))
         self.loudness_weight, self.material_weight, self.pitch_weight = loudness_weight, material_weight, pitch_weight
-        self.decay_weight, self.high_decay_weight = decay_weight, high_decay_weight
+        self.decay_weight, self.band_decay_weight = decay_weight, band_decay_weight
         self.membership = band_membership(config.grid_bins, config.fold_bands) if loss_modes == "runtime" else None
 
     def render(self, net: RecipeNet, index: torch.Tensor, noise_seeds: torch.Tensor) -> tuple[dict, torch.Tensor]:
@@ -105,13 +107,13 @@ class GeneratorObjective:
         material = torch.nn.functional.cross_entropy(out["material_logits"], self.material[index])
         pitch = -(self.energy_share[index] * out["bin_log_share"]).sum(dim=-1).mean()
         decay = decay_loss(audio, self.targets[index])
-        # off by default: still reported, but kept out of the backward pass (~4% of a training step)
-        heard = audio if self.high_decay_weight > 0 else audio.detach()
-        high_decay = high_decay_loss(heard, self.targets[index], self.hits.sample_rate)
+        # at weight 0 still reported, but kept out of the backward pass (~15% of a training step)
+        heard = audio if self.band_decay_weight > 0 else audio.detach()
+        band_decay = band_decay_loss(heard, self.targets[index], self.hits.sample_rate)
         loss = spectral + self.loudness_weight * loudness + self.material_weight * material + self.pitch_weight * pitch \
-            + self.decay_weight * decay + self.high_decay_weight * high_decay
+            + self.decay_weight * decay + self.band_decay_weight * band_decay
         return loss, {"spectral": spectral.item(), "loudness_ln": loudness.item(), "material_ce": material.item(),
-                      "pitch_ce": pitch.item(), "decay": decay.item(), "high_decay": high_decay.item()}
+                      "pitch_ce": pitch.item(), "decay": decay.item(), "band_decay": band_decay.item()}
 
     @torch.no_grad()
     def evaluate(self, net: RecipeNet, limit: int = 512, batch: int = 64) -> dict:
@@ -140,7 +142,7 @@ def train_generator(dataset: str | Path | list[str | Path], out: str | Path, con
         raise ValueError(f"{', '.join(map(str, datasets))}: {len(train)} training hits, fewer than one batch of {config.batch}")
     net = build_generator(config.model)
     terms = {name: getattr(config, name) for name in ("loudness_weight", "material_weight", "pitch_weight", "decay_weight",
-                                                     "loss_modes", "mel_weight", "high_decay_weight")}
+                                                     "loss_modes", "mel_weight", "band_decay_weight")}
     objective = GeneratorObjective(train, net.config, **terms)
     held_out = GeneratorObjective(test, net.config, **terms)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -173,6 +175,8 @@ def train_generator(dataset: str | Path | list[str | Path], out: str | Path, con
                 "ood_threshold": threshold}, out / "generator.pt")
     report = {"datasets": [str(d) for d in datasets], "train_hits": len(train), "test_hits": len(test), "skipped_hits": train.skipped + test.skipped,
               "history": history, "config": asdict(config)}
+    if net.damping_law() is not None:
+        report["damping_law"] = net.damping_law()  # {material: (alpha 1/s, beta s)}, to set beside runtime/materials.py
     (out / "training.json").write_text(json.dumps(report, indent=1))
     return report
 
@@ -210,6 +214,7 @@ def feature_prototypes(features: np.ndarray, count: int = PROTOTYPES, seed: int 
 def load_generator(path: str | Path) -> RecipeNet:
     """A RecipeNet from generator.pt (or checkpoint.pt), in eval mode."""
     state = torch.load(path, weights_only=False)
-    net = build_generator(state["config"]["model"])
+    model = {"decay_law": "free", **state["config"]["model"]}  # checkpoints from before the decay law had free decays
+    net = build_generator(model)
     net.load_state_dict(state["model"])
     return net.eval()
