@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="'rayleigh' (default): each bin decays by the struck material's damping law, learnt per material, "
                    "within a factor exp(+-decay spread); 'free': each bin's decay its own (docs/generator.md)")
     g.add_argument("--decay-spread", type=float, default=0.5, help="with --decay-law rayleigh: how far, in ln units, "
-                   "a bin's decay rate may leave the law")
+                   "a bin's decay rate may leave the law (default %(default)s)")
     g.add_argument("--epochs", type=int, default=20)
     g.add_argument("--batch", type=int, default=32)
     g.add_argument("--lr", type=float, default=2e-3)

@@ -79,4 +79,3 @@ def band_decay_loss(generated: torch.Tensor, target: torch.Tensor, sample_rate: 
         weights.append(((target_power * inside).sum(dim=-1) >= min_share * total).to(target.dtype))
     losses, weights = torch.stack(losses, dim=-1), torch.stack(weights, dim=-1)
     return ((losses * weights).sum(dim=-1) / weights.sum(dim=-1).clamp(min=1.0)).mean()
-

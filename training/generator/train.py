@@ -4,7 +4,9 @@ Each step renders the predicted recipe with the recorded contact (impulse, speed
 true material sets the Hertz contact, as the game's physics would) and compares it with the
 recording after the seed's preprocessing: multi-resolution STFT + log-mel on RMS-normalised
 clips (timbre), an L1 on log RMS against the level the preprocessing removed (loudness),
-cross-entropy on the struck material (which the runtime needs for the contact), and optionally
+cross-entropy on the struck material (which the runtime needs for the contact), the distance of
+the decay curves of the whole clips and of each octave band (how long the sound and its high
+modes ring, losses.decay_loss / band_decay_loss), and optionally
 (off by default, see GeneratorTrainConfig) a pitch term: cross-entropy between the network's share of gain per frequency bin and the recording's
 share of energy in the same bins. Spectral distances alone reward a smeared spectrum when the
 pitch is uncertain (it is never far from the truth on average) and give weak gradients in
@@ -107,7 +109,7 @@ class GeneratorObjective:
         material = torch.nn.functional.cross_entropy(out["material_logits"], self.material[index])
         pitch = -(self.energy_share[index] * out["bin_log_share"]).sum(dim=-1).mean()
         decay = decay_loss(audio, self.targets[index])
-        # at weight 0 still reported, but kept out of the backward pass (~15% of a training step)
+        # at weight 0 still reported (held-out curves compare runs), but kept out of the backward pass
         heard = audio if self.band_decay_weight > 0 else audio.detach()
         band_decay = band_decay_loss(heard, self.targets[index], self.hits.sample_rate)
         loss = spectral + self.loudness_weight * loudness + self.material_weight * material + self.pitch_weight * pitch \
