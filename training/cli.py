@@ -134,11 +134,9 @@ def eval_localize_command(args: argparse.Namespace) -> int:
 
 
 def train_generator_command(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
     from pathlib import Path
 
     from vaf.runtime.encoders import DEFAULT_ENCODERS, OnnxEncoders
-    from vaf.training.generator.models import RecipeConfig
     from vaf.training.generator.train import GeneratorTrainConfig, train_generator
 
     try:
@@ -147,8 +145,8 @@ def train_generator_command(args: argparse.Namespace) -> int:
                                       pitch_weight=args.pitch_weight, decay_weight=args.decay_weight,
                                       loss_modes=args.loss_modes, mel_weight=args.mel_weight,
                                       band_decay_weight=args.band_decay_weight,
-                                      model=asdict(RecipeConfig(input=args.input, feature_dim=encoders.dim, geometry=args.geometry,
-                                                                decay_law=args.decay_law, decay_spread=args.decay_spread)))
+                                      model={"input": args.input, "feature_dim": encoders.dim, "geometry": args.geometry,
+                                             "decay_law": args.decay_law, "decay_spread": args.decay_spread})
         report = train_generator(args.dataset, args.out, config, encoders.path, args.cache)
         runtime = None
         if args.input == "features":

@@ -60,7 +60,8 @@ OCTAVE_EDGES_HZ = (250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0)  # band_decay_l
 
 
 def band_decay_loss(generated: torch.Tensor, target: torch.Tensor, sample_rate: int,
-                    edges_hz: tuple[float, ...] = OCTAVE_EDGES_HZ, min_share: float = 1e-3) -> torch.Tensor:
+                    edges_hz: tuple[float, ...] = OCTAVE_EDGES_HZ, min_share: float = 1e-3,
+                    floor_db: float = 60.0) -> torch.Tensor:
     """decay_loss per frequency band (between consecutive edges, and above the last: ideal band-passes by
     zeroing FFT bins), each band's curve relative to its own energy, averaged over the bands where the
     recording holds at least `min_share` of its energy (below that a band's curve is noise). The whole
@@ -74,8 +75,8 @@ def band_decay_loss(generated: torch.Tensor, target: torch.Tensor, sample_rate: 
     for low, high in zip(edges_hz, (*edges_hz[1:], float("inf"))):
         inside = (freqs >= low) & (freqs < high)
         g, t = (torch.fft.irfft(s * inside, n=target.shape[-1], dim=-1) for s in spectra)
-        curves = decay_curve_db(g), decay_curve_db(t)
-        losses.append((curves[0] - curves[1]).abs().mean(dim=-1) / 60.0)
+        curves = decay_curve_db(g, floor_db=floor_db), decay_curve_db(t, floor_db=floor_db)
+        losses.append((curves[0] - curves[1]).abs().mean(dim=-1) / floor_db)
         weights.append(((target_power * inside).sum(dim=-1) >= min_share * total).to(target.dtype))
     losses, weights = torch.stack(losses, dim=-1), torch.stack(weights, dim=-1)
     return ((losses * weights).sum(dim=-1) / weights.sum(dim=-1).clamp(min=1.0)).mean()

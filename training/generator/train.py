@@ -177,8 +177,9 @@ def train_generator(dataset: str | Path | list[str | Path], out: str | Path, con
                 "ood_threshold": threshold}, out / "generator.pt")
     report = {"datasets": [str(d) for d in datasets], "train_hits": len(train), "test_hits": len(test), "skipped_hits": train.skipped + test.skipped,
               "history": history, "config": asdict(config)}
-    if net.damping_law() is not None:
-        report["damping_law"] = net.damping_law()  # {material: (alpha 1/s, beta s)}, to set beside runtime/materials.py
+    law = net.damping_law()
+    if law is not None:
+        report["damping_law"] = law  # {material: (alpha 1/s, beta s)}, to set beside runtime/materials.py
     (out / "training.json").write_text(json.dumps(report, indent=1))
     return report
 
