@@ -4,8 +4,9 @@
 
 Measures, through Python (pybind11 call included): one voice of 0.5 s at 48 kHz with 64
 modes in float32, for a physically damped recipe (a steel plate's Rayleigh damping) and for
-the worst case (no decay, every mode rendered to the end); a batch of 100 such voices; and
-the same recipe as a vectorised float32 numpy modal sum and as the float64 reference.
+the worst case (no decay, every mode rendered to the end); a batch of 100 such voices; the
+same recipe as a vectorised float32 numpy modal sum and as the float64 reference; and a
+contact's optional room (runtime/room.py: seeded tail + FFT convolution) at three RT60s.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 import numpy as np
 
 from vaf.runtime.materials import MATERIALS
+from vaf.runtime.room import Room, reverberate
 from vaf.runtime.synthesis import Excitation, ImpactRecipe, render, render_batch, render_reference
 
 FS, FRAMES, MODES = 48000, 24000, 64
@@ -65,6 +67,10 @@ def main() -> None:
     amp = damped.gain.astype(np.float32)
     rows.append(("numpy float32 modal sum, one voice", timed(lambda: numpy_f32(damped, amp), max(20, args.repeats // 10))))
     rows.append(("numpy float64 reference, one voice", timed(lambda: render_reference(damped, hit, FS, FRAMES), max(20, args.repeats // 10))))
+    voice = render(damped, hit, FS, FRAMES)
+    for rt60 in (0.3, 1.0, 3.0):
+        ms = timed(lambda r=Room(rt60): reverberate(voice, r, FS, seed=1), max(20, args.repeats // 5))
+        rows.append((f"room on one voice (contact `room`), RT60 {rt60} s", ms))
 
     print(f"# {time.strftime('%Y-%m-%d')} {platform.processor() or platform.machine()}, {platform.python_version()}")
     print("| case | median ms | p90 ms |")

@@ -52,7 +52,7 @@ def export_generator(checkpoint: str | Path, out: str | Path, encoders: OnnxEnco
     manifest = {"format": FORMAT, "version": 1, "onnx": "recipe.onnx", "prototypes": "prototypes.npy",
                 "ood_threshold": state["ood_threshold"], "levels": c.levels, "dim": c.feature_dim,
                 "geometry": c.geometry, "materials": c.materials,
-                "modes": c.modes_out, "fold_bands": c.fold_bands, "encoders": encoders.fingerprint,
+                "modes": c.modes_out, "fold_bands": c.fold_bands, "encoders": encoders.fingerprint, "room": net.learnt_room(),
                 "source": source or {"checkpoint": str(checkpoint)}}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return out

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from vaf.runtime.preprocess import resample
-from vaf.runtime.synthesis import Excitation, contact_spectrum, reference_contact_duration
+from vaf.runtime.synthesis import Excitation, as_format, contact_spectrum, reference_contact_duration
 
 REFERENCE_EXCITATION = Excitation.from_materials(0.05, 1.5, "wood", "wood")  # the sounding world's typical drumstick hit
 MAX_TILT = 4.0
@@ -33,5 +33,5 @@ def render_baked(clip: np.ndarray, clip_rate: int, rms_per_impulse: float, excit
     y = np.fft.irfft(spectrum * tilt, n)[:frames]
     level = rms_per_impulse * excitation.impulse * gain / max(float(np.sqrt(np.mean(x**2))), 1e-12)
     out = np.zeros(frames, np.float32)
-    out[: len(y)] = np.clip(y * level, -1.0, 1.0)
-    return np.rint(out * 32767.0).astype(np.int16) if format == "s16" else out
+    out[: len(y)] = y * level
+    return as_format(out, format)

@@ -16,6 +16,8 @@ from typing import Any
 import msgpack
 import numpy as np
 
+from vaf.runtime.room import DIRECT_TO_REVERB_RANGE_DB, RT60_RANGE_S, Room
+
 VERSION = 1
 MAX_ID = 2**64 - 1
 MAX_MESSAGE_BYTES = 1 << 20  # larger requests get a too_large error
@@ -178,7 +180,7 @@ def field_vec3(m: dict, key: str, path: str | None = None, nonzero: bool = False
 class ContactRequest:
     """A collision to sound. position, normal: scene coordinates (metres; normal points out of the
     struck surface); impulse: N*s; speed: relative normal speed, m/s; striker: material name or
-    None for the server default; duration: seconds of audio."""
+    None for the server default; duration: seconds of audio; room: the room to hear it in, None for dry."""
 
     id: int
     scene_id: str
@@ -195,6 +197,7 @@ class ContactRequest:
     seed: int | None
     gain: float
     generator: str
+    room: Room | None = None
 
     @property
     def frames(self) -> int:
@@ -224,7 +227,18 @@ class ContactRequest:
             seed=field_uint(m, "seed", 0, MAX_ID, None, p("seed")) if m.get("seed") is not None else None,
             gain=field_number(m, "gain", 0.0, 100.0, 1.0, p("gain")),
             generator=field_str(m, "generator", GENERATORS, "auto", p("generator")),
+            room=_room(m.get("room"), p("room")),
         )
+
+
+def _room(r: Any, path: str) -> Room | None:
+    """A contact's optional room {rt60_s, direct_to_reverb_db}, validated."""
+    if r is None:
+        return None
+    if not isinstance(r, dict):
+        raise ProtocolError(ErrorCode.BAD_FIELD, f"'{path}' must be a map {{rt60_s, direct_to_reverb_db}}", path)
+    return Room(field_number(r, "rt60_s", *RT60_RANGE_S, path=f"{path}.rt60_s"),
+                field_number(r, "direct_to_reverb_db", *DIRECT_TO_REVERB_RANGE_DB, 6.0, f"{path}.direct_to_reverb_db"))
 
 
 @dataclass(frozen=True)

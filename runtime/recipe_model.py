@@ -3,7 +3,9 @@
 
     generator.json      format, version, levels, dim, materials, modes, fold_bands (how many of the
                         modes stand for bands of quiet grid bins; for the reader), encoders (fingerprint
-                        of the encoders whose features it reads), source (how it was trained)
+                        of the encoders whose features it reads), room (the room of its training
+                        recordings, {rt60_s, direct_to_reverb_db}, when it learnt one: its recipes are
+                        dry; null or absent otherwise), source (how it was trained)
     recipe.onnx         features (B, levels, dim) [, geometry (B, 9) when the manifest's ``geometry``
                         is true: ln extents of the struck subpart and part and the hit's place on the
                         subpart, runtime/segment_geometry.py]
@@ -28,6 +30,7 @@ import numpy as np
 import onnxruntime as ort
 
 from vaf.runtime.encoders import onnx_session, read_manifest
+from vaf.runtime.room import Room
 from vaf.runtime.segment_geometry import GEOMETRY_DIM
 from vaf.runtime.synthesis import ImpactRecipe
 
@@ -59,6 +62,7 @@ class OnnxRecipeModel:
     ood_threshold: float
     session: ort.InferenceSession
     path: Path
+    room: Room | None = None  # the room its training recordings were heard in (its recipes are dry)
 
     @classmethod
     def load(cls, folder: str | Path = DEFAULT_GENERATOR) -> OnnxRecipeModel:
@@ -69,7 +73,7 @@ class OnnxRecipeModel:
             raise ValueError(f"{folder / m['prototypes']}: shape {prototypes.shape}, expected (P, {m['levels'] * m['dim']})")
         return cls(int(m["levels"]), int(m["dim"]), list(m["materials"]), int(m["modes"]), str(m["encoders"]),
                    bool(m.get("geometry", False)), prototypes,
-                   float(m["ood_threshold"]), onnx_session(folder / m["onnx"]), folder)
+                   float(m["ood_threshold"]), onnx_session(folder / m["onnx"]), folder, _room(m.get("room"), folder))
 
     def run(self, features: np.ndarray, geometry: np.ndarray | None) -> list[np.ndarray]:
         """Raw ONNX outputs for (B, levels, dim) features (and (B, GEOMETRY_DIM) geometry if the model reads it)."""
@@ -115,3 +119,12 @@ class OnnxRecipeModel:
             replaced = replaced | bad
         recipes = [ImpactRecipe(f, d, g, *(float(x) for x in n)) for f, d, g, n in zip(freq, decay, gain, noise)]
         return Prediction(recipes, [self.materials[i] for i in probs.argmax(axis=1)], replaced)
+
+
+def _room(entry: dict | None, folder: Path) -> Room | None:
+    if entry is None:
+        return None
+    try:
+        return Room(float(entry["rt60_s"]), float(entry["direct_to_reverb_db"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{folder / MANIFEST}: 'room' must be {{rt60_s, direct_to_reverb_db}} in range: {e}") from None

@@ -11,7 +11,7 @@ import itertools
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Iterator
 
 import numpy as np
@@ -21,6 +21,7 @@ from vaf.runtime import generators
 from vaf.runtime.cameras import PinholeCamera, look_at
 from vaf.runtime.encoders import OnnxEncoders
 from vaf.runtime.baked import render_baked
+from vaf.runtime.room import reverberate
 from vaf.runtime.materials import MATERIALS
 from vaf.runtime.protocol import (
     FORMATS,
@@ -45,7 +46,7 @@ from vaf.runtime.protocol import (
 )
 from vaf.runtime.scenes import ASSETS, DEFAULT_SURFACE_TOLERANCE, LoadedScene, SceneCatalog
 from vaf.runtime.stats import ServiceStats
-from vaf.runtime.synthesis import Excitation, render_batch, voice
+from vaf.runtime.synthesis import Excitation, as_format, render, render_batch, voice
 
 log = logging.getLogger("vaf.runtime")
 
@@ -81,6 +82,8 @@ class Service:
         self.warm = warm
         self.encoders = encoders
         self.capabilities = [op for op in OPS if op not in MODEL_OPS] + (["localize"] if encoders else [])
+        realtime = [g for g in self.generators.generators if isinstance(g, generators.RealtimeGenerator)]
+        self.recordings_room = realtime[0].model.room if realtime else None  # a contact's room to hear them as recorded
         self.stats = ServiceStats()
         self._seeds = itertools.count(1)
 
@@ -126,6 +129,7 @@ class Service:
                        "surface_tolerance_m": self.surface_tolerance},
             "strikers": sorted(MATERIALS),
             "generators": self.generators.names,
+            "recordings_room": None if self.recordings_room is None else asdict(self.recordings_room),
         }
 
     def _op_scenes(self, m, rid, started):
@@ -297,23 +301,23 @@ class Service:
         # Streams first: their opening chunk is what a game waits for.
         for job in [j for j in jobs if j.request.stream]:
             yield from self._stream(scene, job, started)
-        # The rest in one native call per (rate, length, format, gain): one game frame, one call.
+        # The rest in one native call per (rate, length, format, gain, dry or not): one game frame, one call.
         whole: dict[tuple, list] = defaultdict(list)
         for job in jobs:
             r = job.request
             if r.stream:
                 continue
             if job.source.clip is not None:
-                yield self._audio(scene, job, 0, True, self._baked(job), started)
+                yield self._audio(scene, job, 0, True, self._whole(job), started)
                 self.stats.contacts += 1
                 self.stats.record_latency((time.perf_counter() - started) * 1e3)
             else:
-                whole[(r.sample_rate, r.frames, r.format, r.gain)].append(job)
-        for (rate, frames, fmt, gain), batch in whole.items():
+                whole[(r.sample_rate, r.frames, r.format, r.gain, r.room is None)].append(job)
+        for (rate, frames, fmt, gain, dry), batch in whole.items():
             pcm = render_batch([j.source.recipe for j in batch], [j.excitation for j in batch], [j.seed for j in batch],
-                               rate, frames, gain=gain, format=fmt)
+                               rate, frames, gain=gain, format=fmt if dry else "f32")
             for job, samples in zip(batch, pcm):
-                yield self._audio(scene, job, 0, True, samples, started)
+                yield self._audio(scene, job, 0, True, samples if dry else self._in_room(job, samples), started)
                 self.stats.contacts += 1
                 self.stats.record_latency((time.perf_counter() - started) * 1e3)
 
@@ -338,17 +342,29 @@ class Service:
         return _Job(r, source, excitation, seed, distance, index, generator)
 
     @staticmethod
-    def _baked(job: _Job) -> np.ndarray:
+    def _whole(job: _Job) -> np.ndarray:
+        """The contact's whole clip, in its room if it asks for one: for baked sources and rooms (rendered whole)."""
         r, s = job.request, job.source
-        return render_baked(s.clip, s.clip_rate, s.rms_per_impulse, job.excitation, r.sample_rate, r.frames, r.gain, r.format)
+        fmt = r.format if r.room is None else "f32"
+        if s.clip is not None:
+            samples = render_baked(s.clip, s.clip_rate, s.rms_per_impulse, job.excitation, r.sample_rate, r.frames, r.gain, fmt)
+        else:
+            samples = render(s.recipe, job.excitation, r.sample_rate, r.frames, seed=job.seed, gain=r.gain, format=fmt)
+        return samples if r.room is None else Service._in_room(job, samples)
+
+    @staticmethod
+    def _in_room(job: _Job, samples: np.ndarray) -> np.ndarray:
+        """(frames,) float32 dry samples -> heard in the request's room (its tail seeded by the contact's seed), formatted."""
+        r = job.request
+        return as_format(reverberate(samples, r.room, r.sample_rate, job.seed), r.format)
 
     def _stream(self, scene: LoadedScene, job: _Job, started: float) -> Iterator[dict]:
         r = job.request
         first = max(1, min(r.frames, int(STREAM_FIRST_S * r.sample_rate)))
         step = max(1, int(STREAM_CHUNK_S * r.sample_rate))
         edges = [0, *range(first, r.frames, step), r.frames]  # first 10 ms, then 100 ms chunks
-        if job.source.clip is not None:  # a baked clip is rendered whole (it is short), then sent in the same chunks
-            whole = self._baked(job)
+        if job.source.clip is not None or r.room is not None:  # rendered whole (a convolution needs it), sent in the same chunks
+            whole = self._whole(job)
             chunks = (whole[a:b] for a, b in zip(edges, edges[1:]))
         else:
             v = voice(job.source.recipe, job.excitation, r.sample_rate, seed=job.seed, gain=r.gain)

@@ -152,6 +152,12 @@ def render_batch(
     )
 
 
+def as_format(samples: np.ndarray, format: str) -> np.ndarray:
+    """Float samples -> float32 clipped to [-1, 1] ("f32") or int16 ("s16", rounded as the native code does)."""
+    clipped = np.clip(np.asarray(samples, np.float32), -1.0, 1.0)
+    return np.rint(clipped * np.float32(32767.0)).astype(np.int16) if format == "s16" else clipped
+
+
 def voice(
     recipe: ImpactRecipe, excitation: Excitation, sample_rate: int, seed: int = 0, detune: float = 0.0, gain: float = 1.0
 ) -> _native.Voice:

@@ -37,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "within a factor exp(+-decay spread); 'free': each bin's decay its own (docs/generator.md)")
     g.add_argument("--decay-spread", type=float, default=0.5, help="with --decay-law rayleigh: how far, in ln units, "
                    "a bin's decay rate may leave the law (default %(default)s)")
+    g.add_argument("--room", action="store_true",
+                   help="learn the recordings' room (RT60, direct-to-reverb ratio) in the training path, so the recipe "
+                   "stays dry (docs/generator.md)")
     g.add_argument("--epochs", type=int, default=20)
     g.add_argument("--batch", type=int, default=32)
     g.add_argument("--lr", type=float, default=2e-3)
@@ -146,7 +149,8 @@ def train_generator_command(args: argparse.Namespace) -> int:
                                       loss_modes=args.loss_modes, mel_weight=args.mel_weight,
                                       band_decay_weight=args.band_decay_weight,
                                       model={"input": args.input, "feature_dim": encoders.dim, "geometry": args.geometry,
-                                             "decay_law": args.decay_law, "decay_spread": args.decay_spread})
+                                             "decay_law": args.decay_law, "decay_spread": args.decay_spread,
+                                             "room": args.room})
         report = train_generator(args.dataset, args.out, config, encoders.path, args.cache)
         runtime = None
         if args.input == "features":
@@ -222,7 +226,8 @@ def eval_generator_command(args: argparse.Namespace) -> int:
             from vaf.training.eval.generator import realtime_clips
 
             folder = Path(other).parent if Path(other).name == "runtime" else Path(other)  # runs/NAME/runtime -> NAME
-            baselines[other] = realtime_clips(other, test, f"real-time, {folder.name} ({_recipe_inputs(other)})")
+            for k, clips in enumerate(realtime_clips(other, test, f"real-time, {folder.name} ({_recipe_inputs(other)})")):
+                baselines[f"{other}#{k}"] = clips
         if args.local:
             baselines["local"] = net_clips("local RGB patch (seed's 'local' variant)", args.local, test)
         if args.diffusion:

@@ -42,7 +42,11 @@ def neural_server(start_server_module, feature_scene, baked_scene, tiny_encoders
 
 def test_hello_and_load_scene_list_the_generators(neural_server, feature_scene, baked_scene):
     with Client(neural_server.endpoint, timeout=30) as c:
-        assert c.hello()["generators"] == ["baked", "realtime", "physics"]
+        hello = c.hello()
+        assert hello["generators"] == ["baked", "realtime", "physics"]
+        learnt = OnnxRecipeModel.load(_runtime(neural_server)).room  # the tiny model learns a room (TINY_RECIPE)
+        assert learnt is not None and hello["recordings_room"] == pytest.approx(
+            {"rt60_s": learnt.rt60_s, "direct_to_reverb_db": learnt.direct_to_reverb_db})
         assert c.request("load_scene", scene=feature_scene.name)["generators"] == ["realtime", "physics"]
         assert c.request("load_scene", scene=baked_scene.name)["generators"] == ["baked", "realtime", "physics"]
 

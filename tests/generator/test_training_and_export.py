@@ -161,9 +161,10 @@ def test_a_few_steps_lower_the_loss(tiny_hits, tiny_recipe, loss_modes, decay_la
 
 
 def objectives_apart_in(name: str, low: float, high: float, tiny_hits, tiny_recipe):
-    """One untrained net, 8 training hits, and two objectives that differ only in the weight `name`."""
+    """One untrained net (dry: the terms below are recomputed without a room), 8 training hits, and two objectives
+    that differ only in the weight `name`."""
     torch.manual_seed(0)
-    net = build_generator(tiny_recipe).eval()
+    net = build_generator({**tiny_recipe, "room": False}).eval()
     make = lambda w: GeneratorObjective(tiny_hits[0], net.config, 0.0, 0.0, **{name: w})  # noqa: E731
     return net, torch.arange(8), make(low), make(high)
 

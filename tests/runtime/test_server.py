@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from vaf.runtime.client import RemoteError, contact_message
+from vaf.runtime.room import Room, reverberate
 from vaf.runtime.scene_bundle import SceneBundle
 from vaf.runtime.scenes import DEMO_SCENE
 from vaf.runtime.synthesis import Excitation, ImpactRecipe, render
@@ -97,6 +98,25 @@ def test_contacts_batch_keeps_order_and_isolates_errors(client):
         single = client.contact("demo", good[k][0], good[k][1], 0.03, 1.0, seed=k)
         assert np.array_equal(r.pcm, single.pcm) and r.material == single.material
     assert len({r.pcm.tobytes() for r in (results[0], results[2], results[4])}) == 3
+
+
+def test_a_room_adds_its_tail_to_the_dry_contact(client):
+    """The dry sound plus the room's seeded tail (runtime.room.reverberate), the same whether sent whole,
+    streamed or in a batch; the tail rings on after the dry sound has died."""
+    point, normal, _ = surface_point("wood")
+    room = {"rt60_s": 0.8, "direct_to_reverb_db": 0.0}
+    dry = client.contact("demo", point, normal, 0.05, 2.0, seed=4, format="f32", generator="physics")
+    wet = client.contact("demo", point, normal, 0.05, 2.0, seed=4, format="f32", generator="physics", room=room)
+    np.testing.assert_allclose(wet.pcm, reverberate(dry.pcm, Room(0.8, 0.0), 48000, seed=4), atol=1e-6)
+    late = slice(12000, None)
+    assert np.sqrt(np.mean(wet.pcm[late] ** 2)) > 10 * np.sqrt(np.mean(dry.pcm[late] ** 2))
+    streamed = np.concatenate(list(client.stream_contact("demo", point, normal, 0.05, 2.0, seed=4, format="f32",
+                                                         generator="physics", room=room)))
+    batched = client.contacts([contact_message("demo", point, normal, 0.05, 2.0, seed=4, format="f32", generator="physics",
+                                               room=room)])[0]
+    assert np.array_equal(streamed, wet.pcm) and np.array_equal(batched.pcm, wet.pcm)
+    s16 = client.contact("demo", point, normal, 0.05, 2.0, seed=4, generator="physics", room=room)
+    assert np.array_equal(s16.pcm, np.rint(np.clip(wet.pcm, -1, 1) * 32767).astype(np.int16))
 
 
 def test_harder_hits_are_louder_over_the_wire(client):

@@ -78,6 +78,9 @@ def vectors() -> list[dict]:
         {"name": "error_localize_silent", "request": v("localize", 14, scene_id="demo", audio=bytes(9600), format="s16",
                                                         sample_rate=48000), "exact": ERROR},
         {"name": "error_unsupported_shape", "request": v("shape", 15), "exact": ERROR},
+        {"name": "contact_f32_room", "request": v("contact", 16, **hit, format="f32", room={"rt60_s": 0.4, "direct_to_reverb_db": 6.0}),
+         "exact": AUDIO, "pcm_tolerance": 2},
+        {"name": "error_bad_room", "request": v("contact", 17, **hit, room={"rt60_s": 99.0}), "exact": ERROR},
     ]
 
 

@@ -16,7 +16,7 @@ from vaf.training.data.capture import Hit, read_colmap, read_hits, write_colmap,
 from vaf.runtime.preprocess import CLIP_SECONDS, TARGET_RMS, crop_or_pad, preprocess, spectral_gate
 from vaf.runtime.cameras import orbit
 from vaf.training.world.dataset import DatasetConfig, split_scenes
-from vaf.training.world.recording import pink_noise, record, room_impulse_response
+from vaf.training.world.recording import pink_noise, record
 
 FS = 48000
 
@@ -60,19 +60,6 @@ def test_crop_pads_short_audio_and_rejects_bad_audio():
         spectral_gate(np.array([0.0, np.nan, 1.0] * 1000), FS)
     with pytest.raises(ValueError, match="silent"):
         preprocess(np.zeros(FS), FS)
-
-
-def test_room_response_has_the_requested_rt60():
-    rir = room_impulse_response(0.4, FS, np.random.default_rng(2)).astype(np.float64)
-    tail = rir[int(0.003 * FS):]
-    energy = np.cumsum(tail[::-1] ** 2)[::-1]
-    edc = 10 * np.log10(energy / energy[0])
-    t = np.arange(tail.size) / FS
-    sel = (edc < -5) & (edc > -35)
-    rt60 = -60 / np.polyfit(t[sel], edc[sel], 1)[0]
-    assert rt60 == pytest.approx(0.4, rel=0.1)
-    with pytest.raises(ValueError, match="rt60"):
-        room_impulse_response(10.0, FS, np.random.default_rng(0))
 
 
 def test_recording_adds_noise_at_the_requested_snr():

@@ -35,8 +35,15 @@ class LogMel(nn.Module):
         self.register_buffer("mel", torch.tensor(fb, dtype=torch.float32), persistent=False)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.log_mel(self.power(audio))
+
+    def power(self, audio: torch.Tensor) -> torch.Tensor:
+        """(B, T) -> (B, n_fft // 2 + 1, frames) STFT power, a frame every `hop` samples."""
         x = nn.functional.pad(audio[:, None, :], (self.n_fft // 2, self.n_fft // 2))
         spec = nn.functional.conv1d(x, self.basis, stride=self.hop)  # (B, 2F, frames)
         half = spec.shape[1] // 2
-        power = spec[:, :half] ** 2 + spec[:, half:] ** 2
+        return spec[:, :half] ** 2 + spec[:, half:] ** 2
+
+    def log_mel(self, power: torch.Tensor) -> torch.Tensor:
+        """STFT power (B, F, frames) -> (B, n_mels, frames) natural-log mel power."""
         return torch.log(torch.matmul(self.mel, power) + 1e-8)

@@ -36,6 +36,7 @@ from scipy.ndimage import gaussian_filter
 
 from vaf.runtime.encoders import OnnxEncoders
 from vaf.runtime.preprocess import finish_clip, resample
+from vaf.runtime.room import Room, reverberate
 from vaf.training.encoders.logmel import LogMel
 from vaf.training.generator.data import HitSet
 
@@ -199,18 +200,23 @@ def results_table(report: dict, command: str) -> str:
     return "\n".join(lines)
 
 
-def render_recipes(recipes, materials, hits: HitSet, seed: int = 0) -> np.ndarray:
-    """Native renders of one recipe per hit with the hit's contact, struck on `materials`, finished like a recording."""
+def render_recipes(recipes, materials, hits: HitSet, seed: int = 0, room: Room | None = None) -> np.ndarray:
+    """Native renders of one recipe per hit with the hit's contact, struck on `materials`, heard in `room` (as the
+    server does for a contact's room; None: dry), finished like a recording."""
     from vaf.runtime.synthesis import render
 
     frames = hits.targets.shape[1]
     excitations = hits.excitations(np.arange(len(hits)), np.asarray(materials))
-    return np.stack([finish_clip(render(r, e, hits.sample_rate, frames, seed=seed + i), hits.sample_rate)
-                     for i, (r, e) in enumerate(zip(recipes, excitations))])
+    clips = []
+    for i, (r, e) in enumerate(zip(recipes, excitations)):
+        audio = render(r, e, hits.sample_rate, frames, seed=seed + i)
+        clips.append(finish_clip(audio if room is None else reverberate(audio, room, hits.sample_rate, seed + i), hits.sample_rate))
+    return np.stack(clips)
 
 
-def realtime_clips(model_dir: str | Path, hits: HitSet, name: str = "real-time (ONNX, shipped path)") -> Clips:
-    """The shipped path: ONNX recipe model (onnxruntime) -> native synthesizer, one contact at a time."""
+def realtime_clips(model_dir: str | Path, hits: HitSet, name: str = "real-time (ONNX, shipped path)") -> list[Clips]:
+    """The shipped path: ONNX recipe model (onnxruntime) -> native synthesizer, one contact at a time; dry, and
+    if the model learnt its recordings' room, also heard in it (a contact's ``room``)."""
     from vaf.runtime.recipe_model import OnnxRecipeModel
 
     model = OnnxRecipeModel.load(model_dir)
@@ -221,7 +227,12 @@ def realtime_clips(model_dir: str | Path, hits: HitSet, name: str = "real-time (
         elapsed.append(time.perf_counter() - t0)
         recipes.append(p.recipes[0])
         materials.append(p.materials[0])
-    return Clips(name, render_recipes(recipes, materials, hits), 1e3 * float(np.median(elapsed)))
+    ms = 1e3 * float(np.median(elapsed))
+    if model.room is None:
+        return [Clips(name, render_recipes(recipes, materials, hits), ms)]
+    heard = f"{model.room.rt60_s:.2f} s, {model.room.direct_to_reverb_db:.1f} dB"
+    return [Clips(f"{name}, dry", render_recipes(recipes, materials, hits), ms),
+            Clips(f"{name}, in its learnt room ({heard})", render_recipes(recipes, materials, hits, room=model.room), ms)]
 
 
 def net_clips(name: str, checkpoint: str | Path, hits: HitSet) -> Clips:
@@ -277,8 +288,8 @@ def diffusion_clips(checkpoint: str | Path, hits: HitSet, steps: int = 50, cfg_s
     return Clips(f"diffusion, {size:.1f} M parameters ({steps} DDIM steps, CFG {cfg_scale:g})", np.stack(clips), ms)
 
 
-def physics_clips(hits: HitSet) -> Clips:
-    """The ground-truth recipe of each hit (the sounding world's physics), rendered dry: what a perfect
+def physics_clips(hits: HitSet, room: Room | None = None) -> Clips:
+    """The ground-truth recipe of each hit (the sounding world's physics), rendered dry or in `room`: what a perfect
     recipe predictor would score against recordings that also hold a room and a denoised noise floor."""
     from vaf.runtime.generators import PhysicsGenerator
     from vaf.runtime.scene_bundle import SceneBundle
@@ -295,7 +306,9 @@ def physics_clips(hits: HitSet) -> Clips:
         source = PhysicsGenerator().generate(scene, np.array(same[:1]))[0]
         recipes.append(source.recipe)
         materials.append(source.material)
-    return Clips("physics ground truth, dry (ceiling)", render_recipes(recipes, materials, hits))
+    if room is None:
+        return Clips("physics ground truth, dry (ceiling)", render_recipes(recipes, materials, hits))
+    return Clips("physics ground truth, in the learnt room (ceiling)", render_recipes(recipes, materials, hits, room=room))
 
 
 def evaluate_generator(dataset: str | Path, model_dir: str | Path, train: HitSet, test: HitSet, encoders: OnnxEncoders,
@@ -303,8 +316,11 @@ def evaluate_generator(dataset: str | Path, model_dir: str | Path, train: HitSet
     """Scores the shipped-path model in `model_dir` and the given baseline clips on `test`."""
     classifier = MaterialClassifier(train.targets, train.material, train.sample_rate)
     reference = np.concatenate([encoders.embed_audio(test.targets[i : i + 256]) for i in range(0, len(test), 256)])
-    methods = [realtime_clips(model_dir, test), retrieval_clips(train, test), *(baselines or {}).values(),
-               physics_clips(test), same_subpart_clips(test)]
+    from vaf.runtime.recipe_model import OnnxRecipeModel
+
+    room = OnnxRecipeModel.load(model_dir).room
+    methods = [*realtime_clips(model_dir, test), retrieval_clips(train, test), *(baselines or {}).values(),
+               physics_clips(test), *([physics_clips(test, room)] if room is not None else []), same_subpart_clips(test)]
     return {
         "dataset": str(dataset),
         "scenes": len(set(test.scene)),

@@ -1,4 +1,9 @@
-"""Spectral and decay losses between generated and recorded clips (both (B, T) at the same rate)."""
+"""Spectral and decay losses between generated and recorded clips (both (B, T) at the same rate).
+
+Each takes an optional ``room`` (training/generator/room.py): the generated clip is then judged
+as heard in that room, on its expected energies (the recording holds one random room tail; the
+generated clip is dry).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,27 @@ from torch import nn
 
 from vaf.runtime.preprocess import TARGET_RMS
 from vaf.training.encoders.logmel import LogMel
+from vaf.training.generator.room import RoomEnergy
 
 FFT_SIZES = (2048, 1024, 512, 256, 128)
 
 
+def block_energy(audio: torch.Tensor, hop: int, room: RoomEnergy | None = None) -> torch.Tensor:
+    """(B, T) -> (B, ceil(T / hop)) energy in each block of `hop` samples, as heard in `room` if given
+    (the room's tail applied block by block: within a block, where the tail starts is not resolved)."""
+    e = audio.square()
+    blocks = nn.functional.pad(e, (0, -e.shape[-1] % hop)).reshape(e.shape[0], -1, hop).sum(dim=-1)
+    return blocks if room is None else room.heard(blocks, hop)
+
+
+def rms_scale(audio: torch.Tensor, room: RoomEnergy | None = None, target: float = TARGET_RMS) -> torch.Tensor:
+    """(B, 1): the factor rms_normalise applies to the clip as heard in `room`."""
+    return target / (block_energy(audio, 64, room).sum(dim=-1, keepdim=True) / audio.shape[-1] + 1e-20).sqrt()
+
+
 def rms_normalise(audio: torch.Tensor, target: float = TARGET_RMS) -> torch.Tensor:
     """The seed's RMS normalisation, differentiable: (B, T) -> (B, T) with RMS `target`."""
-    return audio * (target / (audio.square().mean(dim=-1, keepdim=True) + 1e-20).sqrt())
+    return audio * rms_scale(audio, target=target)
 
 
 def stft_magnitude(audio: torch.Tensor, n_fft: int) -> torch.Tensor:
@@ -31,29 +50,35 @@ class SpectralLoss(nn.Module):
         self.mel = LogMel(sample_rate)
         self.mel_weight = mel_weight
 
-    def forward(self, generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        g, t = rms_normalise(generated), rms_normalise(target)
+    def forward(self, generated: torch.Tensor, target: torch.Tensor, room: RoomEnergy | None = None) -> torch.Tensor:
+        g, t = generated * rms_scale(generated, room), rms_normalise(target)
         loss = torch.zeros((), device=g.device)
         for n_fft in self.fft_sizes:
             mg, mt = stft_magnitude(g, n_fft), stft_magnitude(t, n_fft)
+            if room is not None:  # the expected magnitude in the room: energies per frame through the tail
+                mg = (room.heard(mg.square(), n_fft // 4) + 1e-20).sqrt()
             convergence = torch.linalg.norm(mt - mg, dim=(1, 2)) / (torch.linalg.norm(mt, dim=(1, 2)) + 1e-8)
             log_mag = (torch.log(mg + 1e-5) - torch.log(mt + 1e-5)).abs().mean(dim=(1, 2))
             loss = loss + (convergence + log_mag).mean()
-        mel = (self.mel(g) - self.mel(t)).abs().mean()
+        power = self.mel.power(g)
+        if room is not None:
+            power = room.heard(power, self.mel.hop)
+        mel = (self.mel.log_mel(power) - self.mel(t)).abs().mean()
         return loss / len(self.fft_sizes) + self.mel_weight * 0.1 * mel
 
 
-def decay_curve_db(audio: torch.Tensor, hop: int = 64, floor_db: float = 60.0) -> torch.Tensor:
+def decay_curve_db(audio: torch.Tensor, hop: int = 64, floor_db: float = 60.0, room: RoomEnergy | None = None) -> torch.Tensor:
     """Schroeder energy decay curve (the energy still to come, over the clip's total), in dB, floored at
     -floor_db, every `hop` samples: (B, T) -> (B, ceil(T / hop)). What the T60 metric fits a line to."""
-    remaining = audio.square().flip(-1).cumsum(-1).flip(-1)[:, ::hop]
+    remaining = block_energy(audio, hop, room).flip(-1).cumsum(-1).flip(-1)
     return 10 * torch.log10(remaining / (remaining[:, :1] + 1e-20) + 10 ** (-floor_db / 10))
 
 
-def decay_loss(generated: torch.Tensor, target: torch.Tensor, floor_db: float = 60.0) -> torch.Tensor:
+def decay_loss(generated: torch.Tensor, target: torch.Tensor, floor_db: float = 60.0, room: RoomEnergy | None = None) -> torch.Tensor:
     """Mean absolute difference of the two clips' decay curves, in units of floor_db: 0 for the same
     decay, whatever the spectra; how fast a sound dies is a material cue the spectral terms weigh little."""
-    return (decay_curve_db(generated, floor_db=floor_db) - decay_curve_db(target, floor_db=floor_db)).abs().mean() / floor_db
+    curves = decay_curve_db(generated, floor_db=floor_db, room=room), decay_curve_db(target, floor_db=floor_db)
+    return (curves[0] - curves[1]).abs().mean() / floor_db
 
 
 OCTAVE_EDGES_HZ = (250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0)  # band_decay_loss: 250-500 Hz ... 8 kHz-Nyquist
@@ -61,7 +86,7 @@ OCTAVE_EDGES_HZ = (250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0)  # band_decay_l
 
 def band_decay_loss(generated: torch.Tensor, target: torch.Tensor, sample_rate: int,
                     edges_hz: tuple[float, ...] = OCTAVE_EDGES_HZ, min_share: float = 1e-3,
-                    floor_db: float = 60.0) -> torch.Tensor:
+                    floor_db: float = 60.0, room: RoomEnergy | None = None) -> torch.Tensor:
     """decay_loss per frequency band (between consecutive edges, and above the last: ideal band-passes by
     zeroing FFT bins), each band's curve relative to its own energy, averaged over the bands where the
     recording holds at least `min_share` of its energy (below that a band's curve is noise). The whole
@@ -75,7 +100,7 @@ def band_decay_loss(generated: torch.Tensor, target: torch.Tensor, sample_rate: 
     for low, high in zip(edges_hz, (*edges_hz[1:], float("inf"))):
         inside = (freqs >= low) & (freqs < high)
         g, t = (torch.fft.irfft(s * inside, n=target.shape[-1], dim=-1) for s in spectra)
-        curves = decay_curve_db(g, floor_db=floor_db), decay_curve_db(t, floor_db=floor_db)
+        curves = decay_curve_db(g, floor_db=floor_db, room=room), decay_curve_db(t, floor_db=floor_db)
         losses.append((curves[0] - curves[1]).abs().mean(dim=-1) / floor_db)
         weights.append(((target_power * inside).sum(dim=-1) >= min_share * total).to(target.dtype))
     losses, weights = torch.stack(losses, dim=-1), torch.stack(weights, dim=-1)

@@ -35,11 +35,15 @@ from torch import nn
 
 from vaf.runtime.materials import MATERIALS
 from vaf.runtime.segment_geometry import EXTENT_DIMS, GEOMETRY_DIM
+from vaf.training.generator.room import RoomEnergy
 
 # ln(extent / 1 m) spans about -7 (1 mm) to 1 (3 m); centred on 10 cm for the network
 GEOMETRY_CENTRE, GEOMETRY_SPREAD = math.log(0.1), 2.0
 # where every material's learnt damping law starts: alpha 1/s, beta s (between wood's and steel's, runtime/materials.py)
 RAYLEIGH_START = (10.0, 3e-7)
+# where the learnt room starts: RT60 s, direct-to-reverb dB. Wet: the decay curves learn it, and a room that has
+# faded gets little gradient back (started dry, with the spectral terms also moving it, it faded: docs/results.md)
+ROOM_START = (0.5, 0.0)
 TARGET_MATERIALS = tuple(m for m in MATERIALS if m != "rubber")  # what a struck surface can be; rubber only strikes
 
 
@@ -66,6 +70,9 @@ class RecipeConfig:
     # times a per-bin factor within exp(+-decay_spread)
     decay_law: str = "rayleigh"
     decay_spread: float = 0.5
+    # learn the recordings' room (RT60 and direct-to-reverb ratio of runtime/room.py's statistical room) in the
+    # training path (training/generator/room.py), so the recipe can stay dry while the loss hears what the microphone heard
+    room: bool = False
     modes_out: int = 40  # runtime recipe size: each mode costs render time per contact (docs/generator.md)
     fold_bands: int = 8  # of the modes_out: modes standing for the bins not kept, one per band of grid bins
     materials: list[str] = field(default_factory=lambda: list(TARGET_MATERIALS))
@@ -122,6 +129,8 @@ class RecipeNet(nn.Module):
         if c.decay_law == "rayleigh":  # (materials, 2): ln alpha (1/s), ln beta (s); all start at one middling material
             start = torch.tensor([math.log(RAYLEIGH_START[0]), math.log(RAYLEIGH_START[1])])
             self.damping = nn.Parameter(start.repeat(len(c.materials), 1))
+        if c.room:  # ln RT60 (s), ln reverb amplitude (direct-to-reverb ratio as a linear gain)
+            self.room = nn.Parameter(torch.tensor([math.log(ROOM_START[0]), -ROOM_START[1] / 20 * math.log(10)]))
         self.register_buffer("log_grid", torch.tensor(np.log(c.grid_hz()), dtype=torch.float32))
         self.half_bin = 0.5 * math.log(c.f_max / c.f_min) / max(1, c.grid_bins - 1)
         with torch.no_grad():  # start near a plain, quiet, medium-damped sound
@@ -169,6 +178,19 @@ class RecipeNet(nn.Module):
         omega = 2 * math.pi * freq
         law = 0.5 * torch.exp(log_alpha)[:, None] + 0.5 * torch.exp(log_beta)[:, None] * omega.square()
         return (law * torch.exp(c.decay_spread * torch.tanh(decay_raw))).clamp(c.decay_min, c.decay_max)
+
+    def room_energy(self, sample_rate: int) -> RoomEnergy | None:
+        """The learnt room, as the losses hear it (training/generator/room.py); None without one."""
+        if not self.config.room:
+            return None
+        return RoomEnergy(torch.exp(self.room[0]), torch.exp(self.room[1]), sample_rate)
+
+    def learnt_room(self) -> dict[str, float] | None:
+        """{"rt60_s", "direct_to_reverb_db"} of the learnt room; None without one."""
+        if not self.config.room:
+            return None
+        log_rt60, log_gain = self.room.detach().tolist()
+        return {"rt60_s": math.exp(log_rt60), "direct_to_reverb_db": -20 * log_gain / math.log(10)}
 
     def damping_law(self) -> dict[str, tuple[float, float]] | None:
         """The learnt Rayleigh damping per material: {name: (alpha 1/s, beta s)}; None for the free law."""

@@ -28,7 +28,7 @@ from vaf.runtime.encoders import DEFAULT_ENCODERS
 from vaf.training.checkpoints import resume, save_checkpoint
 from vaf.training.generator import synth
 from vaf.training.generator.data import HitSet, load_hits
-from vaf.training.generator.losses import SpectralLoss, band_decay_loss, decay_loss
+from vaf.training.generator.losses import SpectralLoss, band_decay_loss, decay_loss, block_energy
 from vaf.training.generator.models import RecipeConfig, RecipeNet, band_membership, build_generator, fold_modes
 
 NOISE_BANK = 64  # distinct noise seeds drawn from during training
@@ -103,15 +103,17 @@ class GeneratorObjective:
 
     def __call__(self, net: RecipeNet, index: torch.Tensor, noise_seeds: torch.Tensor) -> tuple[torch.Tensor, dict]:
         out, audio = self.render(net, index, noise_seeds)
-        spectral = self.spectral(audio, self.targets[index])
-        rms = (audio.square().mean(dim=-1) + 1e-20).sqrt()
+        room = net.room_energy(self.hits.sample_rate)  # the recordings' room, when the net learns one
+        # the spectral terms hear the room without moving it (training/generator/room.py says why)
+        spectral = self.spectral(audio, self.targets[index], room.detached() if room is not None else None)
+        rms = (block_energy(audio, 64, room).sum(dim=-1) / audio.shape[-1] + 1e-20).sqrt()
         loudness = (torch.log(rms) - self.log_level[index]).abs().mean()
         material = torch.nn.functional.cross_entropy(out["material_logits"], self.material[index])
         pitch = -(self.energy_share[index] * out["bin_log_share"]).sum(dim=-1).mean()
-        decay = decay_loss(audio, self.targets[index])
+        decay = decay_loss(audio, self.targets[index], room=room)
         # at weight 0 still reported (held-out curves compare runs), but kept out of the backward pass
         heard = audio if self.band_decay_weight > 0 else audio.detach()
-        band_decay = band_decay_loss(heard, self.targets[index], self.hits.sample_rate)
+        band_decay = band_decay_loss(heard, self.targets[index], self.hits.sample_rate, room=room)
         loss = spectral + self.loudness_weight * loudness + self.material_weight * material + self.pitch_weight * pitch \
             + self.decay_weight * decay + self.band_decay_weight * band_decay
         return loss, {"spectral": spectral.item(), "loudness_ln": loudness.item(), "material_ce": material.item(),
@@ -180,6 +182,8 @@ def train_generator(dataset: str | Path | list[str | Path], out: str | Path, con
     law = net.damping_law()
     if law is not None:
         report["damping_law"] = law  # {material: (alpha 1/s, beta s)}, to set beside runtime/materials.py
+    if net.learnt_room() is not None:
+        report["room"] = net.learnt_room()
     (out / "training.json").write_text(json.dumps(report, indent=1))
     return report
 
@@ -217,7 +221,8 @@ def feature_prototypes(features: np.ndarray, count: int = PROTOTYPES, seed: int 
 def load_generator(path: str | Path) -> RecipeNet:
     """A RecipeNet from generator.pt (or checkpoint.pt), in eval mode."""
     state = torch.load(path, weights_only=False)
-    model = {"decay_law": "free", **state["config"]["model"]}  # checkpoints from before the decay law had free decays
+    # checkpoints from before the decay law had free decays; from before the learnt room, none
+    model = {"decay_law": "free", "room": False, **state["config"]["model"]}
     net = build_generator(model)
     net.load_state_dict(state["model"])
     return net.eval()

@@ -1,7 +1,7 @@
 """What a microphone in a room adds to an impact: reverberation and background noise.
 
-The room is a synthetic impulse response (direct sound, then exponentially decaying noise
-with the requested RT60, as a diffuse late field); the background is pink noise at a given
+The room is the runtime's statistical room (runtime/room.py: direct sound, then exponentially
+decaying noise with the requested RT60, as a diffuse late field); the background is pink noise at a given
 signal-to-noise ratio. Both are seeded, so a dataset is reproducible.
 """
 
@@ -10,19 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import fftconvolve
 
-
-def room_impulse_response(rt60: float, sample_rate: int, rng: np.random.Generator, direct_to_reverb_db: float = 6.0) -> np.ndarray:
-    """(N,) float32 impulse response: a unit direct path then a diffuse tail decaying 60 dB in rt60 seconds."""
-    if not 0.05 <= rt60 <= 5.0:
-        raise ValueError(f"rt60 must be within 0.05..5 s, got {rt60}")
-    n = int(rt60 * sample_rate)
-    t = np.arange(n) / sample_rate
-    tail = rng.normal(size=n) * np.exp(-6.91 * t / rt60)  # 6.91 = ln(1000): -60 dB at rt60
-    delay = int(0.003 * sample_rate)  # first reflections arrive a few ms after the direct sound
-    tail[:delay] = 0.0
-    tail *= 10 ** (-direct_to_reverb_db / 20) / max(np.sqrt(np.sum(tail**2)), 1e-12)
-    tail[0] = 1.0
-    return tail.astype(np.float32)
+from vaf.runtime.room import Room, room_impulse_response
 
 
 def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -41,7 +29,7 @@ def record(audio: np.ndarray, sample_rate: int, rng: np.random.Generator, rt60: 
     (relative to the impact's RMS over its first 0.5 s). None turns either off. Same length as audio."""
     y = np.asarray(audio, np.float64)
     if rt60 is not None:
-        y = fftconvolve(y, room_impulse_response(rt60, sample_rate, rng))[: y.size]
+        y = fftconvolve(y, room_impulse_response(Room(rt60), sample_rate, rng))[: y.size]
     if snr_db is not None:
         head = y[: int(0.5 * sample_rate)]
         level = np.sqrt(np.mean(head**2)) * 10 ** (-snr_db / 20)
