@@ -33,8 +33,8 @@ def room_energy(room: Room) -> RoomEnergy:
 def test_the_tail_holds_the_rooms_energy_from_the_first_reflection(hop):
     kernel = room_energy(Room(0.3, 6.0)).kernel(hop, 200_000 // hop)
     assert kernel.sum().item() == pytest.approx(10 ** (-6 / 10), rel=1e-4)
-    starts = np.flatnonzero(kernel.numpy())[0] * hop / RATE
-    assert starts >= REFLECTION_DELAY_S and starts < REFLECTION_DELAY_S + hop / RATE + 1e-9 or starts == hop / RATE
+    first = np.flatnonzero(kernel.numpy())[0]  # the first step at or after the first reflection, never step 0
+    assert first == max(1, math.ceil(REFLECTION_DELAY_S * RATE / hop - 1e-9))
 
 
 def test_the_energy_twin_is_the_expectation_of_the_runtime_room():
@@ -55,8 +55,9 @@ def test_the_energy_twin_is_the_expectation_of_the_runtime_room():
 
 
 def test_the_losses_prefer_the_room_the_recording_was_made_in():
-    """A dry render against its own recording in a room: judged in that room the spectral and decay losses are
-    lower than judged dry or in a much drier or wetter room."""
+    """A dry render against its own recording in a room: judged in that room the decay loss (what learns the room)
+    is lower than judged dry or in a much drier or wetter room; on these clean rings the spectral loss agrees
+    (on the world's denoised recordings it prefers a drier room: docs/results.md)."""
     dry = torch.tensor(np.stack([ring(700.0, 60.0), ring(2300.0, 120.0)]))
     recorded = torch.tensor(np.stack([reverberate(d, Room(0.4, 3.0), RATE, seed) for seed, d in enumerate(dry.numpy())]))
     spectral = SpectralLoss(RATE)
@@ -123,3 +124,15 @@ def test_without_a_room_the_losses_are_the_dry_ones():
     assert spectral(dry, target, silent_room).item() == pytest.approx(spectral(dry, target).item(), rel=1e-5)
     assert decay_loss(dry, target, room=silent_room).item() == pytest.approx(decay_loss(dry, target).item(), rel=1e-5)
     assert math.isfinite(spectral(torch.zeros_like(dry), target, room_energy(Room(0.3))).item())
+
+
+def test_the_eval_scores_a_room_model_dry_and_in_its_room(tiny_generator, tiny_hits):
+    """Two rows: what a game gets, and what a contact asking for the model's room gets (longer tails)."""
+    from vaf.training.eval.generator import realtime_clips
+
+    _, runtime = tiny_generator
+    _, test = tiny_hits
+    dry, wet = realtime_clips(runtime, test)
+    assert dry.name.endswith("dry") and "in its learnt room" in wet.name and dry.audio.shape == wet.audio.shape
+    late = lambda clips: np.mean((clips[:, clips.shape[1] // 4 :] ** 2).sum(axis=1) / (clips**2).sum(axis=1))  # noqa: E731
+    assert late(wet.audio) > late(dry.audio)

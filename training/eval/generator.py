@@ -288,9 +288,9 @@ def diffusion_clips(checkpoint: str | Path, hits: HitSet, steps: int = 50, cfg_s
     return Clips(f"diffusion, {size:.1f} M parameters ({steps} DDIM steps, CFG {cfg_scale:g})", np.stack(clips), ms)
 
 
-def physics_clips(hits: HitSet, room: Room | None = None) -> Clips:
-    """The ground-truth recipe of each hit (the sounding world's physics), rendered dry or in `room`: what a perfect
-    recipe predictor would score against recordings that also hold a room and a denoised noise floor."""
+def physics_clips(hits: HitSet, room: Room | None = None) -> list[Clips]:
+    """The ground-truth recipe of each hit (the sounding world's physics), rendered dry (and in `room` if given): what a
+    perfect recipe predictor would score against recordings that also hold a room and a denoised noise floor."""
     from vaf.runtime.generators import PhysicsGenerator
     from vaf.runtime.scene_bundle import SceneBundle
     from vaf.runtime.scenes import LoadedScene, SceneSurface
@@ -306,9 +306,10 @@ def physics_clips(hits: HitSet, room: Room | None = None) -> Clips:
         source = PhysicsGenerator().generate(scene, np.array(same[:1]))[0]
         recipes.append(source.recipe)
         materials.append(source.material)
+    dry = Clips("physics ground truth, dry (ceiling)", render_recipes(recipes, materials, hits))
     if room is None:
-        return Clips("physics ground truth, dry (ceiling)", render_recipes(recipes, materials, hits))
-    return Clips("physics ground truth, in the learnt room (ceiling)", render_recipes(recipes, materials, hits, room=room))
+        return [dry]
+    return [dry, Clips("physics ground truth, in the learnt room (ceiling)", render_recipes(recipes, materials, hits, room=room))]
 
 
 def evaluate_generator(dataset: str | Path, model_dir: str | Path, train: HitSet, test: HitSet, encoders: OnnxEncoders,
@@ -320,7 +321,7 @@ def evaluate_generator(dataset: str | Path, model_dir: str | Path, train: HitSet
 
     room = OnnxRecipeModel.load(model_dir).room
     methods = [*realtime_clips(model_dir, test), retrieval_clips(train, test), *(baselines or {}).values(),
-               physics_clips(test), *([physics_clips(test, room)] if room is not None else []), same_subpart_clips(test)]
+               *physics_clips(test, room), same_subpart_clips(test)]
     return {
         "dataset": str(dataset),
         "scenes": len(set(test.scene)),

@@ -25,9 +25,14 @@ def block_energy(audio: torch.Tensor, hop: int, room: RoomEnergy | None = None) 
     return blocks if room is None else room.heard(blocks, hop)
 
 
+def rms(audio: torch.Tensor, room: RoomEnergy | None = None) -> torch.Tensor:
+    """(B, T) -> (B,) root mean square of the clip as heard in `room`."""
+    return (block_energy(audio, 64, room).sum(dim=-1) / audio.shape[-1] + 1e-20).sqrt()
+
+
 def rms_scale(audio: torch.Tensor, room: RoomEnergy | None = None, target: float = TARGET_RMS) -> torch.Tensor:
     """(B, 1): the factor rms_normalise applies to the clip as heard in `room`."""
-    return target / (block_energy(audio, 64, room).sum(dim=-1, keepdim=True) / audio.shape[-1] + 1e-20).sqrt()
+    return target / rms(audio, room)[:, None]
 
 
 def rms_normalise(audio: torch.Tensor, target: float = TARGET_RMS) -> torch.Tensor:

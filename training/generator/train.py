@@ -28,7 +28,7 @@ from vaf.runtime.encoders import DEFAULT_ENCODERS
 from vaf.training.checkpoints import resume, save_checkpoint
 from vaf.training.generator import synth
 from vaf.training.generator.data import HitSet, load_hits
-from vaf.training.generator.losses import SpectralLoss, band_decay_loss, decay_loss, block_energy
+from vaf.training.generator.losses import SpectralLoss, band_decay_loss, decay_loss, rms
 from vaf.training.generator.models import RecipeConfig, RecipeNet, band_membership, build_generator, fold_modes
 
 NOISE_BANK = 64  # distinct noise seeds drawn from during training
@@ -106,8 +106,7 @@ class GeneratorObjective:
         room = net.room_energy(self.hits.sample_rate)  # the recordings' room, when the net learns one
         # the spectral terms hear the room without moving it (training/generator/room.py says why)
         spectral = self.spectral(audio, self.targets[index], room.detached() if room is not None else None)
-        rms = (block_energy(audio, 64, room).sum(dim=-1) / audio.shape[-1] + 1e-20).sqrt()
-        loudness = (torch.log(rms) - self.log_level[index]).abs().mean()
+        loudness = (torch.log(rms(audio, room)) - self.log_level[index]).abs().mean()
         material = torch.nn.functional.cross_entropy(out["material_logits"], self.material[index])
         pitch = -(self.energy_share[index] * out["bin_log_share"]).sum(dim=-1).mean()
         decay = decay_loss(audio, self.targets[index], room=room)
