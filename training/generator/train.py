@@ -181,8 +181,9 @@ def train_generator(dataset: str | Path | list[str | Path], out: str | Path, con
     law = net.damping_law()
     if law is not None:
         report["damping_law"] = law  # {material: (alpha 1/s, beta s)}, to set beside runtime/materials.py
-    if net.learnt_room() is not None:
-        report["room"] = net.learnt_room()
+    room = net.learnt_room()
+    if room is not None:
+        report["room"] = room  # {rt60_s, direct_to_reverb_db}, to set beside the world's recording room
     (out / "training.json").write_text(json.dumps(report, indent=1))
     return report
 
