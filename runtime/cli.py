@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vaf.runtime.scenes import DEFAULT_SURFACE_TOLERANCE
+from vaf.runtime.scenes import DEFAULT_SURFACE_TOLERANCE, WARM_AUTO_LIMIT, WARM_POLICIES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,9 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--generator-model", metavar="DIR", default=None,
                    help="real-time generator model (default: the embedded one, if present)")
     p.add_argument("--no-generator-model", action="store_true", help="serve without the real-time generator")
-    p.add_argument("--warm", action="store_true",
+    p.add_argument("--warm", nargs="?", const="always", default="auto", choices=WARM_POLICIES,
                    help="when a scene loads, run the real-time generator on every surface sample, so the first hit on a "
-                   "spot costs no more than later ones (the demo scene: 0.2 s and ~6 MB)")
+                   "spot costs no more than later ones (the demo scene: 0.24 s and ~6 MB); auto (default): scenes of at "
+                   f"most {WARM_AUTO_LIMIT} surface samples; --warm alone: always")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(run=serve)
 
@@ -71,7 +72,7 @@ def serve(args: argparse.Namespace) -> int:
             command += ["--scene-dir", d]
         command += ["--no-encoders"] if encoders is None else ["--encoders", str(encoders.path)]
         command += ["--no-generator-model"] if recipe_model is None else ["--generator-model", str(recipe_model.path)]
-        command += ["--warm"] if args.warm else []
+        command += ["--warm", args.warm]
         server.run_proxy(args.bind, backend, command, args.workers, curve, stop)
         return 0
     service = Service(catalog, args.surface_tolerance, encoders, GeneratorSet.default(recipe_model), args.warm)

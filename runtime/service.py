@@ -44,7 +44,7 @@ from vaf.runtime.protocol import (
     request_id,
     unpack,
 )
-from vaf.runtime.scenes import ASSETS, DEFAULT_SURFACE_TOLERANCE, LoadedScene, SceneCatalog
+from vaf.runtime.scenes import ASSETS, DEFAULT_SURFACE_TOLERANCE, WARM_AUTO_LIMIT, WARM_POLICIES, LoadedScene, SceneCatalog
 from vaf.runtime.stats import ServiceStats
 from vaf.runtime.synthesis import Excitation, as_format, render, render_batch, voice
 
@@ -73,9 +73,12 @@ class _Job:
 class Service:
     def __init__(self, catalog: SceneCatalog, surface_tolerance: float = DEFAULT_SURFACE_TOLERANCE,
                  encoders: OnnxEncoders | None = None, generator_set: generators.GeneratorSet | None = None,
-                 warm: bool = False):
+                 warm: str = "auto"):
         """warm: when a scene loads, generate for every surface sample at once (GeneratorSet.warm), so no
-        contact pays for a first hit on its spot."""
+        contact pays for a first hit on its spot: "always", "never", or "auto" (scenes of at most
+        WARM_AUTO_LIMIT surface samples)."""
+        if warm not in WARM_POLICIES:
+            raise ValueError(f"warm = {warm!r} must be one of {', '.join(WARM_POLICIES)}")
         self.catalog = catalog
         self.generators = generator_set or generators.GeneratorSet.default()
         self.surface_tolerance = surface_tolerance
@@ -170,12 +173,16 @@ class Service:
         scene_id, _ = self.catalog.resolve(ref)
         fresh = scene_id not in self.catalog.loaded
         scene = self.catalog.load(ref)
-        if fresh and self.warm:
+        if fresh and self.warms(scene):
             started = time.perf_counter()
             self.generators.warm(scene)
             log.info("scene warmed", extra={"fields": {"scene_id": scene_id, "surface_samples": len(scene.surface.points),
                                                        "seconds": round(time.perf_counter() - started, 3)}})
         return scene
+
+    def warms(self, scene: LoadedScene) -> bool:
+        """Whether loading this scene warms it, by the service's warm policy."""
+        return self.warm == "always" or (self.warm == "auto" and len(scene.surface.points) <= WARM_AUTO_LIMIT)
 
     def _scene(self, ref: str, field: str) -> LoadedScene:
         try:

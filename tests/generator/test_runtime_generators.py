@@ -13,6 +13,7 @@ from vaf.runtime.recipe_model import DEFAULT_GENERATOR, MANIFEST, OnnxRecipeMode
 from vaf.runtime.scene_bundle import SceneBundle
 from vaf.runtime.scenes import DEMO_SCENE, LoadedScene, SceneCatalog
 from vaf.runtime.segment_geometry import GEOMETRY_DIM
+from vaf.runtime import service as service_module
 from vaf.runtime.service import Service
 
 
@@ -188,9 +189,9 @@ def test_warm_generates_every_surface_sample_on_load(feature_scene, tiny_generat
     _, runtime = tiny_generator
     model = OnnxRecipeModel.load(runtime)
     generators = GeneratorSet.default(model)
-    cold = Service(SceneCatalog([str(feature_scene)]), generator_set=generators).load(feature_scene.name)
+    cold = Service(SceneCatalog([str(feature_scene)]), generator_set=generators, warm="never").load(feature_scene.name)
     assert cold.memo == {}  # without warm, nothing is made before a hit
-    warm = Service(SceneCatalog([str(feature_scene)]), generator_set=generators, warm=True).load(feature_scene.name)
+    warm = Service(SceneCatalog([str(feature_scene)]), generator_set=generators, warm="always").load(feature_scene.name)
     _, found = warm.feature_field.query(warm.surface.points)
     assert sorted(warm.memo["realtime"]) == np.flatnonzero(found).tolist()  # every sample the network can sound
     srv = start_server(["--scene", str(feature_scene), "--encoders", str(tiny_encoders.path), "--generator-model", str(runtime),
@@ -200,3 +201,18 @@ def test_warm_generates_every_surface_sample_on_load(feature_scene, tiny_generat
     with Client(srv.endpoint, timeout=30) as c:
         assert c.contact(feature_scene.name, point, normal, 0.05, 1.5, seed=1).generator == "realtime"
     assert '"event": "scene warmed"' in srv.log()
+
+
+def test_auto_warm_is_by_surface_size(feature_scene, tiny_generator, monkeypatch):
+    _, runtime = tiny_generator
+    generators = GeneratorSet.default(OnnxRecipeModel.load(runtime))
+    samples = len(SceneBundle.load(feature_scene).acoustics.points)
+    auto = Service(SceneCatalog([str(feature_scene)]), generator_set=generators)  # the default policy
+    assert auto.warm == "auto" and auto.load(feature_scene.name).memo["realtime"]  # a small scene warms
+    monkeypatch.setattr(service_module, "WARM_AUTO_LIMIT", samples - 1)
+    large = Service(SceneCatalog([str(feature_scene)]), generator_set=generators).load(feature_scene.name)
+    assert large.memo == {}  # above the limit, auto stays lazy
+    always = Service(SceneCatalog([str(feature_scene)]), generator_set=generators, warm="always").load(feature_scene.name)
+    assert always.memo["realtime"]
+    with pytest.raises(ValueError, match="warm = 'yes' must be one of auto, always, never"):
+        Service(SceneCatalog([str(feature_scene)]), warm="yes")
