@@ -19,9 +19,10 @@ DEMO_SCENE = Path(__file__).resolve().parent / "assets" / "demo_scene"
 DEFAULT_SURFACE_TOLERANCE = 0.05  # metres: a contact farther than this from every surface is rejected
 WARM_POLICIES = ("auto", "always", "never")
 # Warming a scene (running the real-time generator on every surface sample at load) costs ~30 µs
-# and ~0.7 KB per sample (the demo scene's 8 204: 0.24 s). A first hit on a cold spot costs ~0.35
-# ms more, twice that after the server has idled (caches cold), so up to this size warming pays for
-# itself; larger surfaces (a captured scene's Gaussian centres) stay lazy under "auto".
+# and ~0.7 KB per sample (the demo scene's 8 204: 0.24 s). A first hit on a cold spot costs ~0.4 ms
+# more round trip on a busy server, ~0.55 ms after the server has idled (docs/benchmarks.md), so up
+# to this size warming pays for itself; larger surfaces (a captured scene's Gaussian centres, often
+# millions) stay lazy under "auto".
 WARM_AUTO_LIMIT = 50_000
 
 log = logging.getLogger("vaf.runtime")
