@@ -2,9 +2,9 @@
 decaying Gaussian noise, a diffuse field), described by two numbers a game or a model can give.
 
 The sounding world records its hits through this model (training/world/recording.py); the
-real-time generator learns the recordings' RT60 and direct-to-reverb ratio in its training path
-(training/generator/synth.py ``reverberate`` is the differentiable twin) and so predicts dry
-recipes; a contact may ask for a room (``room`` in docs/protocol.md). Games with their own reverb
+real-time generator can learn the recordings' RT60 and direct-to-reverb ratio in its training path
+(``--room``; training/generator/room.py ``RoomEnergy`` is this model's expected energy, the
+differentiable twin) and so predict dry recipes; a contact may ask for a room (``room`` in docs/protocol.md). Games with their own reverb
 leave it off.
 """
 
