@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
 
+from vaf import _native
 from vaf.runtime.feature_field import FeatureField
 from vaf.runtime.localization import SceneLocalizer
 from vaf.runtime.scene_bundle import SceneBundle
@@ -39,12 +41,12 @@ ASSETS = {
 class SceneSurface:
     """Nearest-surface queries. points: (M, 3) float32 surface samples (the acoustic points of a synthetic
     scene, else the Gaussian centres); radius: (M,) metres of surface each sample stands for; labels:
-    (M, 3) int32 (subpart, part, object) ids."""
+    (M, 3) int32 (subpart, part, object) ids; index: the native kd-tree a contact is placed with."""
 
     points: np.ndarray
     radius: np.ndarray
     labels: np.ndarray
-    tree: cKDTree
+    index: _native.SurfaceIndex
 
     @classmethod
     def of(cls, bundle: SceneBundle) -> SceneSurface:
@@ -54,16 +56,28 @@ class SceneSurface:
             sub = a.unit_segment[a.unit]
             part = np.array([parents[int(s)] for s in a.unit_segment], np.int32)[a.unit]
             obj = np.array([parents[parents[int(s)]] for s in a.unit_segment], np.int32)[a.unit]
-            return cls(a.points, a.patch_radius, np.stack([sub, part, obj], axis=1), cKDTree(a.points))
+            return cls(a.points, a.patch_radius, np.stack([sub, part, obj], axis=1), _native.SurfaceIndex(a.points))
         g = bundle.gaussians
-        return cls(g.positions, 3.0 * g.scales.max(axis=1), bundle.labels, cKDTree(g.positions))
+        return cls(g.positions, 3.0 * g.scales.max(axis=1), bundle.labels, _native.SurfaceIndex(g.positions))
 
     def nearest(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(B, 3) query points -> distances (B,) metres off the surface and indices (B,) of the nearest samples.
 
-        The distance is to the sample's patch, not its centre: 0 within patch_radius of the sample."""
-        d, i = self.tree.query(points, k=1)
+        The distance is to the sample's patch, not its centre: 0 within patch_radius of the sample. One
+        native call: scipy's kd-tree costs ~25 µs of overhead per call, ~0.2 ms after the server idles
+        (docs/benchmarks.md), which a contact on its own pays in full."""
+        d, i = self.index.nearest(points)
+        i = i.astype(np.intp)
         return np.maximum(0.0, d - self.radius[i]), i
+
+    def neighbours(self, point: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(3,) point -> distances (k,) metres to its k nearest sample centres, nearest first, and their indices
+        (k,). For offline tools (dataset writing, evaluation): the scipy tree is built on first use."""
+        return self._neighbour_tree.query(point, k=k)
+
+    @cached_property
+    def _neighbour_tree(self) -> cKDTree:
+        return cKDTree(self.points)
 
 
 @dataclass

@@ -1,10 +1,12 @@
 // The C ABI of vaf.h over the C++ core: null checks, validation, error strings.
+#include <cstdint>
 #include <new>
 #include <string>
 #include <vector>
 
 #include "impact_synth.hpp"
 #include "pcm_format.hpp"
+#include "surface_index.hpp"
 #include "vaf/vaf.h"
 
 #ifndef VAF_VERSION_STRING
@@ -13,6 +15,10 @@
 
 struct vaf_voice {
     vaf::Voice voice;
+};
+
+struct vaf_surface_index {
+    vaf::SurfaceIndex index;
 };
 
 namespace {
@@ -131,5 +137,42 @@ vaf_status vaf_render_batch_f32(size_t count, const vaf_recipe *recipes, const v
     }
     return VAF_OK;
 }
+
+vaf_status vaf_surface_index_create(const float *points, size_t count, vaf_surface_index **index) {
+    if (!points) return null_pointer("points");
+    if (!index) return null_pointer("index");
+    if (count == 0 || count >= size_t(UINT32_MAX))
+        return report({VAF_ERROR_OUT_OF_RANGE, "points: count = " + std::to_string(count) + " must be in [1, 2^32 - 1)"});
+    vaf::Error e = vaf::validate_points(points, count, "points");
+    if (e.status != VAF_OK) return report(e);
+    try {
+        *index = new vaf_surface_index{vaf::SurfaceIndex(points, count)};
+    } catch (const std::bad_alloc &) {
+        return report({VAF_ERROR_OUT_OF_MEMORY, "out of memory building a surface index"});
+    }
+    return VAF_OK;
+}
+
+vaf_status vaf_surface_index_nearest(const vaf_surface_index *index, const float *queries, size_t count,
+                                     double *distance, uint32_t *nearest) {
+    if (!index) return null_pointer("index");
+    if (count == 0) return VAF_OK;
+    if (!queries) return null_pointer("queries");
+    if (!distance) return null_pointer("distance");
+    if (!nearest) return null_pointer("nearest");
+    vaf::Error e = vaf::validate_points(queries, count, "queries");
+    if (e.status != VAF_OK) return report(e);
+    for (size_t i = 0; i < count; ++i) index->index.nearest(queries + 3 * i, distance + i, nearest + i);
+    return VAF_OK;
+}
+
+vaf_status vaf_surface_index_size(const vaf_surface_index *index, size_t *count) {
+    if (!index) return null_pointer("index");
+    if (!count) return null_pointer("count");
+    *count = index->index.size();
+    return VAF_OK;
+}
+
+void vaf_surface_index_destroy(vaf_surface_index *index) { delete index; }
 
 }  // extern "C"

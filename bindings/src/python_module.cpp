@@ -180,6 +180,57 @@ py::array render_batch(const std::vector<py::object> &freqs, const std::vector<p
     return convert_output(out, format);
 }
 
+// (N, 3) float32 points as a C-contiguous array; ValueError naming `name` otherwise.
+FloatArray points_array(const py::object &points, const char *name) {
+    FloatArray a = FloatArray::ensure(points);
+    if (!a) throw py::value_error(std::string(name) + " must be convertible to float32");
+    if (a.ndim() != 2 || a.shape(1) != 3) {
+        std::string shape;
+        for (py::ssize_t i = 0; i < a.ndim(); ++i) shape += (i ? ", " : "") + std::to_string(a.shape(i));
+        throw py::value_error(std::string(name) + " must have shape (N, 3), got (" + shape + ")");
+    }
+    return a;
+}
+
+class SurfaceIndex {
+public:
+    explicit SurfaceIndex(const py::object &points) {
+        FloatArray p = points_array(points, "points");
+        vaf_surface_index *index = nullptr;
+        check(vaf_surface_index_create(p.data(), size_t(p.shape(0)), &index));
+        index_.reset(index);
+    }
+
+    std::pair<py::array, py::array> nearest(const py::object &queries) const {
+        FloatArray q = points_array(queries, "queries");
+        const auto n = size_t(q.shape(0));
+        py::array_t<double> distance(n);
+        py::array_t<uint32_t> nearest(n);
+        const float *queries_data = q.data();
+        double *d = distance.mutable_data();
+        uint32_t *i = nearest.mutable_data();
+        vaf_status s;
+        {
+            py::gil_scoped_release release;
+            s = vaf_surface_index_nearest(index_.get(), queries_data, n, d, i);
+        }
+        check(s);
+        return {distance, nearest};
+    }
+
+    size_t size() const {
+        size_t n = 0;
+        check(vaf_surface_index_size(index_.get(), &n));
+        return n;
+    }
+
+private:
+    struct Destroy {
+        void operator()(vaf_surface_index *i) const { vaf_surface_index_destroy(i); }
+    };
+    std::unique_ptr<vaf_surface_index, Destroy> index_;
+};
+
 double contact_duration(const std::array<float, 7> &contact) {
     const vaf_contact c = make_contact(contact);
     double seconds = 0;
@@ -190,7 +241,7 @@ double contact_duration(const std::array<float, 7> &contact) {
 }  // namespace
 
 PYBIND11_MODULE(_native, m) {
-    m.doc() = "VAF Bridge native core: real-time impact synthesizer (see bindings/include/vaf/vaf.h).";
+    m.doc() = "VAF Bridge native core: real-time impact synthesizer and surface index (see bindings/include/vaf/vaf.h).";
     m.attr("ABI_VERSION") = VAF_ABI_VERSION;
     m.attr("MAX_MODES") = VAF_MAX_MODES;
     m.attr("MIN_SAMPLE_RATE") = VAF_MIN_SAMPLE_RATE;
@@ -216,4 +267,11 @@ PYBIND11_MODULE(_native, m) {
         .def("render", &Voice::render, py::arg("frames"), py::arg("format") = "f32",
              "Renders the next frames samples.")
         .def_property_readonly("position", &Voice::position, "Index of the next sample.");
+    py::class_<SurfaceIndex>(m, "SurfaceIndex",
+                             "Nearest-point queries over (N, 3) float32 surface samples, metres (a static kd-tree).")
+        .def(py::init<const py::object &>(), py::arg("points"))
+        .def("nearest", &SurfaceIndex::nearest, py::arg("queries"),
+             "(B, 3) query points -> (distance (B,) float64 metres, index (B,) uint32) of the nearest point; "
+             "the lowest index wins a tie.")
+        .def("__len__", &SurfaceIndex::size);
 }

@@ -153,12 +153,54 @@ static void test_nyquist(void) {
     CHECK(peak == 0.0f);
 }
 
+static void test_surface_index(void) {
+    /* A 5 x 5 x 5 lattice at 0.1 m spacing with point 0 repeated at the end. */
+    static float points[3 * 126];
+    int n = 0;
+    for (int i = 0; i < 5; ++i)
+        for (int j = 0; j < 5; ++j)
+            for (int k = 0; k < 5; ++k, ++n) {
+                points[3 * n] = 0.1f * (float)i;
+                points[3 * n + 1] = 0.1f * (float)j;
+                points[3 * n + 2] = 0.1f * (float)k;
+            }
+    memcpy(&points[3 * n], &points[0], 3 * sizeof(float));
+    vaf_surface_index *index = NULL;
+    CHECK(vaf_surface_index_create(points, 126, &index) == VAF_OK && index != NULL);
+    size_t size = 0;
+    CHECK(vaf_surface_index_size(index, &size) == VAF_OK && size == 126);
+
+    /* Near lattice point (2, 3, 1) = index 2*25 + 3*5 + 1; then far off the lattice;
+       then exactly on point 0, which its copy (125) ties: the lower index wins. */
+    const float queries[9] = {0.21f, 0.29f, 0.1f, 2.0f, 0.4f, 0.4f, 0.0f, 0.0f, 0.0f};
+    double distance[3];
+    uint32_t nearest[3];
+    CHECK(vaf_surface_index_nearest(index, queries, 3, distance, nearest) == VAF_OK);
+    CHECK(nearest[0] == 66 && fabs(distance[0] - sqrt(2.0) * 0.01) < 1e-6);
+    CHECK(nearest[1] == 124 && fabs(distance[1] - 1.6) < 1e-6);
+    CHECK(nearest[2] == 0 && distance[2] == 0.0);
+
+    /* A NaN query is refused, naming it, and nothing is written. */
+    const float bad[6] = {0.0f, 0.0f, 0.0f, 0.1f, NAN, 0.0f};
+    distance[0] = -1.0;
+    CHECK(vaf_surface_index_nearest(index, bad, 2, distance, nearest) == VAF_ERROR_NOT_FINITE);
+    CHECK(strcmp(vaf_last_error(), "queries[1][1] is not finite") == 0);
+    CHECK(distance[0] == -1.0);
+    vaf_surface_index_destroy(index);
+
+    vaf_surface_index *empty = NULL;
+    CHECK(vaf_surface_index_create(points, 0, &empty) == VAF_ERROR_OUT_OF_RANGE && empty == NULL);
+    CHECK(vaf_surface_index_create(NULL, 3, &empty) == VAF_ERROR_NULL_POINTER);
+    vaf_surface_index_destroy(NULL);
+}
+
 int main(void) {
     test_version();
     test_render_and_chunks();
     test_s16();
     test_bad_input();
     test_nyquist();
+    test_surface_index();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

@@ -11,7 +11,7 @@ def test_internal_failure_is_an_error_reply_and_service_continues(caplog):
     service = Service(SceneCatalog(["demo"]))
     scene = service.catalog.load("demo")
     point = scene.surface.points[0].tolist()
-    scene.surface.tree = None  # break the scene's surface index: the next contact hits a bug
+    scene.surface.index = None  # break the scene's surface index: the next contact hits a bug
     request = {"v": 1, "op": "contact", "id": 5, "scene_id": "demo", "position": point, "normal": [0, 1, 0],
                "impulse": 0.02, "speed": 1.0}
     (reply,) = list(service.handle(pack(request)))

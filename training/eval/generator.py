@@ -301,7 +301,7 @@ def physics_clips(hits: HitSet, room: Room | None = None) -> list[Clips]:
             bundle = SceneBundle.load(Path(name) / "bundle")
             scenes[name] = LoadedScene(name, bundle, SceneSurface.of(bundle), b"")
         scene = scenes[name]
-        _, index = scene.surface.tree.query(point, k=8)  # as the dataset writer chose: nearest sample on the subpart
+        _, index = scene.surface.neighbours(point, k=8)  # as the dataset writer chose: nearest sample on the subpart
         same = [int(i) for i in index if scene.surface.labels[i, 0] == subpart] or [int(index[0])]
         source = PhysicsGenerator().generate(scene, np.array(same[:1]))[0]
         recipes.append(source.recipe)

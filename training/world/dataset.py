@@ -113,7 +113,7 @@ def make_scene_capture(folder: Path, scene_seed: int, config: DatasetConfig) -> 
         point = cam.unproject(pixel, np.array([float(depth[y, x])]))[0]
         sub, part, obj = (int(v) for v in labels[y, x])
         # The sound comes from the nearest acoustic sample on the subpart this pixel sees.
-        distance, index = surface.tree.query(point, k=8)
+        distance, index = surface.neighbours(point, k=8)
         same = [int(i) for d, i in zip(distance, index) if surface.labels[i, 0] == sub and d <= SURFACE_TOLERANCE + surface.radius[i]]
         if not same:
             continue

@@ -1,5 +1,6 @@
 /*
- * VAF Bridge native core: the real-time impact synthesizer behind a plain C ABI.
+ * VAF Bridge native core: the real-time impact synthesizer behind a plain C ABI,
+ * and the surface index that finds where on a scene a contact landed.
  *
  * An impact sound is an *impact recipe* (a bank of damped modes plus a short
  * band-passed noise burst for the contact transient) excited by a *contact*
@@ -16,7 +17,8 @@
  *   - Thread safety: all functions are reentrant. A vaf_voice must not be used
  *     from two threads at once; distinct voices may be rendered in parallel.
  *     vaf_last_error() is per thread.
- *   - Memory: vaf_voice_create allocates; rendering never allocates.
+ *   - Memory: vaf_voice_create and vaf_surface_index_create allocate; rendering
+ *     and queries never allocate.
  */
 #ifndef VAF_VAF_H
 #define VAF_VAF_H
@@ -125,6 +127,29 @@ VAF_API vaf_status vaf_render_batch_f32(size_t count, const vaf_recipe *recipes,
                                         const vaf_contact *contacts,
                                         const vaf_render_options *options,
                                         float *out, size_t frames);
+
+/**
+ * A surface index: nearest-point queries over a scene's surface samples (a static kd-tree).
+ * Read-only once built, so one index may be queried from many threads at once.
+ */
+typedef struct vaf_surface_index vaf_surface_index;
+
+/**
+ * Builds an index over `count` points, points[3 * i .. 3 * i + 2] = (x, y, z) of point i, in
+ * metres. 1 <= count < 2^32; every coordinate finite. The points are copied.
+ */
+VAF_API vaf_status vaf_surface_index_create(const float *points, size_t count, vaf_surface_index **index);
+/**
+ * For each of `count` query points (x, y, z triples, finite): the Euclidean distance in metres to
+ * the nearest indexed point and that point's index; among equally near points the lowest index
+ * wins. Every query is validated before anything is written.
+ */
+VAF_API vaf_status vaf_surface_index_nearest(const vaf_surface_index *index, const float *queries, size_t count,
+                                             double *distance, uint32_t *nearest);
+/** Number of points in the index. */
+VAF_API vaf_status vaf_surface_index_size(const vaf_surface_index *index, size_t *count);
+/** Frees an index; NULL is ignored. */
+VAF_API void vaf_surface_index_destroy(vaf_surface_index *index);
 
 #ifdef __cplusplus
 }
