@@ -63,9 +63,9 @@ class SceneSurface:
     def nearest(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(B, 3) query points -> distances (B,) metres off the surface and indices (B,) of the nearest samples.
 
-        The distance is to the sample's patch, not its centre: 0 within patch_radius of the sample. One
-        native call: scipy's kd-tree costs ~25 µs of overhead per call, ~0.2 ms after the server idles
-        (docs/benchmarks.md), which a contact on its own pays in full."""
+        The distance is to the sample's patch, not its centre: 0 within patch_radius of the sample. One native
+        call: scipy's kd-tree spends ~50 µs per call on its Python-side handling, ~0.3 ms after the server has
+        idled (docs/benchmarks.md), which a contact on its own pays in full."""
         d, i = self.index.nearest(points)
         i = i.astype(np.intp)
         return np.maximum(0.0, d - self.radius[i]), i
