@@ -8,7 +8,8 @@ some view lit them, so they carry a feature), renormalised per level. A point fa
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
+
+from vaf import _native
 
 NEIGHBOURS = 8
 MAX_DISTANCE_M = 0.1
@@ -23,7 +24,7 @@ class FeatureField:
         if not seen.any():
             raise ValueError("no Gaussian has a feature: nothing was seen when the features were built")
         self.features = np.ascontiguousarray(features[seen], np.float32)
-        self.tree = cKDTree(np.asarray(positions, np.float64)[seen])
+        self.index = _native.SurfaceIndex(np.asarray(positions, np.float32)[seen])
         self.neighbours = min(neighbours, int(seen.sum()))
         self.max_distance = max_distance
         self.levels, self.dim = features.shape[1], features.shape[2]
@@ -31,8 +32,8 @@ class FeatureField:
     def query(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(B, 3) metres -> features (B, L, D) float32 unit rows, and found (B,) bool (False: too far
         from every seen Gaussian; its row is zero)."""
-        points = np.asarray(points, np.float64).reshape(-1, 3)
-        distance, index = self.tree.query(points, k=self.neighbours)
+        points = np.asarray(points, np.float32).reshape(-1, 3)
+        distance, index = self.index.nearest(points, k=self.neighbours)
         distance, index = distance.reshape(len(points), -1), index.reshape(len(points), -1)
         mean = self.features[index].mean(axis=1)
         norm = np.linalg.norm(mean, axis=2, keepdims=True)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from vaf import _native
 from vaf.runtime.feature_field import FeatureField
@@ -71,13 +69,10 @@ class SceneSurface:
         return np.maximum(0.0, d - self.radius[i]), i
 
     def neighbours(self, point: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(3,) point -> distances (k,) metres to its k nearest sample centres, nearest first, and their indices
-        (k,). For offline tools (dataset writing, evaluation): the scipy tree is built on first use."""
-        return self._neighbour_tree.query(point, k=k)
-
-    @cached_property
-    def _neighbour_tree(self) -> cKDTree:
-        return cKDTree(self.points)
+        """(3,) point -> distances (k,) metres to its k nearest sample centres, nearest first (a tie: the lower
+        index first), and their indices (k,)."""
+        d, i = self.index.nearest(np.reshape(point, (1, 3)), k=k)
+        return d.reshape(k), i.reshape(k).astype(np.intp)
 
 
 @dataclass

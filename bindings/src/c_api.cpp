@@ -153,16 +153,23 @@ vaf_status vaf_surface_index_create(const float *points, size_t count, vaf_surfa
     return VAF_OK;
 }
 
-vaf_status vaf_surface_index_nearest(const vaf_surface_index *index, const float *queries, size_t count,
+vaf_status vaf_surface_index_nearest(const vaf_surface_index *index, const float *queries, size_t count, size_t k,
                                      double *distance, uint32_t *nearest) {
     if (!index) return null_pointer("index");
+    if (k == 0 || k > index->index.size())
+        return report({VAF_ERROR_OUT_OF_RANGE, "k = " + std::to_string(k) + " must be in [1, " +
+                                                   std::to_string(index->index.size()) + "] (the points indexed)"});
     if (count == 0) return VAF_OK;
     if (!queries) return null_pointer("queries");
     if (!distance) return null_pointer("distance");
     if (!nearest) return null_pointer("nearest");
     vaf::Error e = vaf::validate_points(queries, count, "queries");
     if (e.status != VAF_OK) return report(e);
-    for (size_t i = 0; i < count; ++i) index->index.nearest(queries + 3 * i, distance + i, nearest + i);
+    try {
+        for (size_t i = 0; i < count; ++i) index->index.nearest(queries + 3 * i, k, distance + i * k, nearest + i * k);
+    } catch (const std::bad_alloc &) {
+        return report({VAF_ERROR_OUT_OF_MEMORY, "out of memory ranking " + std::to_string(k) + " neighbours"});
+    }
     return VAF_OK;
 }
 

@@ -201,18 +201,22 @@ public:
         index_.reset(index);
     }
 
-    std::pair<py::array, py::array> nearest(const py::object &queries) const {
+    std::pair<py::array, py::array> nearest(const py::object &queries, int64_t k) const {
         FloatArray q = points_array(queries, "queries");
+        if (k < 1) throw py::value_error("k = " + std::to_string(k) + " must be >= 1");
         const auto n = size_t(q.shape(0));
-        py::array_t<double> distance(n);
-        py::array_t<uint32_t> nearest(n);
+        // (B,) for one neighbour, (B, k) for several
+        std::vector<py::ssize_t> shape{py::ssize_t(n)};
+        if (k > 1) shape.push_back(py::ssize_t(k));
+        py::array_t<double> distance(shape);
+        py::array_t<uint32_t> nearest(shape);
         const float *queries_data = q.data();
         double *d = distance.mutable_data();
         uint32_t *i = nearest.mutable_data();
         vaf_status s;
         {
             py::gil_scoped_release release;
-            s = vaf_surface_index_nearest(index_.get(), queries_data, n, d, i);
+            s = vaf_surface_index_nearest(index_.get(), queries_data, n, size_t(k), d, i);
         }
         check(s);
         return {distance, nearest};
@@ -270,8 +274,8 @@ PYBIND11_MODULE(_native, m) {
     py::class_<SurfaceIndex>(m, "SurfaceIndex",
                              "Nearest-point queries over (N, 3) float32 surface samples, metres (a static kd-tree).")
         .def(py::init<const py::object &>(), py::arg("points"))
-        .def("nearest", &SurfaceIndex::nearest, py::arg("queries"),
-             "(B, 3) query points -> (distance (B,) float64 metres, index (B,) uint32) of the nearest point; "
-             "the lowest index wins a tie.")
+        .def("nearest", &SurfaceIndex::nearest, py::arg("queries"), py::arg("k") = 1,
+             "(B, 3) query points -> (distance float64 metres, index uint32) of the nearest point, (B,) each, or "
+             "of the k nearest, (B, k) each, nearest first; a tie goes to the lower index.")
         .def("__len__", &SurfaceIndex::size);
 }

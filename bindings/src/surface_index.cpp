@@ -56,38 +56,47 @@ void SurfaceIndex::build(size_t lo, size_t hi) {
     build(mid + 1, hi);
 }
 
-void SurfaceIndex::consider(size_t slot, const double q[3], Best &best) const {
+void SurfaceIndex::consider(size_t slot, const double q[3], Ranking &ranking) const {
     const float *p = &xyz_[3 * slot];
     const double dx = q[0] - p[0], dy = q[1] - p[1], dz = q[2] - p[2];
-    const double d2 = dx * dx + dy * dy + dz * dz;
-    if (d2 < best.d2 || (d2 == best.d2 && index_[slot] < best.index)) best = {d2, index_[slot]};
+    const Candidate c{dx * dx + dy * dy + dz * dz, index_[slot]};
+    if (ranking.count == ranking.k && !(c < ranking.best[ranking.k - 1])) return;
+    // Insertion into the sorted list: k is small (a contact wants 1, a feature query 8).
+    size_t at = ranking.count < ranking.k ? ranking.count++ : ranking.k - 1;
+    for (; at > 0 && c < ranking.best[at - 1]; --at) ranking.best[at] = ranking.best[at - 1];
+    ranking.best[at] = c;
 }
 
-void SurfaceIndex::search(size_t lo, size_t hi, const double q[3], Best &best) const {
+void SurfaceIndex::search(size_t lo, size_t hi, const double q[3], Ranking &ranking) const {
     if (hi - lo <= kLeaf) {
-        for (size_t s = lo; s < hi; ++s) consider(s, q, best);
+        for (size_t s = lo; s < hi; ++s) consider(s, q, ranking);
         return;
     }
     const size_t mid = (lo + hi) / 2;
     const double gap = q[axis_[mid]] - xyz_[3 * mid + axis_[mid]];
-    consider(mid, q, best);
+    consider(mid, q, ranking);
     // Every point on the far side is at least |gap| away along the split axis; equal distances
-    // are still visited so the lowest index wins a tie.
+    // are still visited so the lower index wins a tie.
     if (gap < 0) {
-        search(lo, mid, q, best);
-        if (gap * gap <= best.d2) search(mid + 1, hi, q, best);
+        search(lo, mid, q, ranking);
+        if (gap * gap <= ranking.worst()) search(mid + 1, hi, q, ranking);
     } else {
-        search(mid + 1, hi, q, best);
-        if (gap * gap <= best.d2) search(lo, mid, q, best);
+        search(mid + 1, hi, q, ranking);
+        if (gap * gap <= ranking.worst()) search(lo, mid, q, ranking);
     }
 }
 
-void SurfaceIndex::nearest(const float query[3], double *distance, uint32_t *index) const {
+void SurfaceIndex::nearest(const float query[3], size_t k, double *distances, uint32_t *indices) const {
     const double q[3] = {query[0], query[1], query[2]};
-    Best best{INFINITY, UINT32_MAX};
-    search(0, index_.size(), q, best);
-    *distance = std::sqrt(best.d2);
-    *index = best.index;
+    // Small k on the stack: a contact's query allocates nothing.
+    Candidate local[16];
+    std::vector<Candidate> heap_storage(k > 16 ? k : 0);
+    Ranking ranking{k > 16 ? heap_storage.data() : local, k, 0};
+    search(0, index_.size(), q, ranking);
+    for (size_t j = 0; j < k; ++j) {
+        distances[j] = std::sqrt(ranking.best[j].d2);
+        indices[j] = ranking.best[j].index;
+    }
 }
 
 }  // namespace vaf

@@ -175,15 +175,23 @@ static void test_surface_index(void) {
     const float queries[9] = {0.21f, 0.29f, 0.1f, 2.0f, 0.4f, 0.4f, 0.0f, 0.0f, 0.0f};
     double distance[3];
     uint32_t nearest[3];
-    CHECK(vaf_surface_index_nearest(index, queries, 3, distance, nearest) == VAF_OK);
+    CHECK(vaf_surface_index_nearest(index, queries, 3, 1, distance, nearest) == VAF_OK);
     CHECK(nearest[0] == 66 && fabs(distance[0] - sqrt(2.0) * 0.01) < 1e-6);
     CHECK(nearest[1] == 124 && fabs(distance[1] - 1.6) < 1e-6);
     CHECK(nearest[2] == 0 && distance[2] == 0.0);
 
+    /* The three nearest of the origin: itself and its copy (tied: lower index first), then a neighbour at 0.1 m. */
+    double d3[3];
+    uint32_t n3[3];
+    CHECK(vaf_surface_index_nearest(index, &queries[6], 1, 3, d3, n3) == VAF_OK);
+    CHECK(n3[0] == 0 && n3[1] == 125 && d3[1] == 0.0 && fabs(d3[2] - 0.1) < 1e-6);
+    CHECK(n3[2] == 1); /* of the three lattice neighbours at 0.1 m (indices 1, 5, 25), the lowest */
+    CHECK(vaf_surface_index_nearest(index, queries, 1, 127, d3, n3) == VAF_ERROR_OUT_OF_RANGE);
+
     /* A NaN query is refused, naming it, and nothing is written. */
     const float bad[6] = {0.0f, 0.0f, 0.0f, 0.1f, NAN, 0.0f};
     distance[0] = -1.0;
-    CHECK(vaf_surface_index_nearest(index, bad, 2, distance, nearest) == VAF_ERROR_NOT_FINITE);
+    CHECK(vaf_surface_index_nearest(index, bad, 2, 1, distance, nearest) == VAF_ERROR_NOT_FINITE);
     CHECK(strcmp(vaf_last_error(), "queries[1][1] is not finite") == 0);
     CHECK(distance[0] == -1.0);
     vaf_surface_index_destroy(index);

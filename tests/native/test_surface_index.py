@@ -12,15 +12,16 @@ from vaf.runtime.scene_bundle import SceneBundle
 from vaf.runtime.scenes import DEMO_SCENE, SceneSurface
 
 
-def brute_force(points: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Reference: distance (B,) float64 to the nearest of points (M, 3) and its index, lowest index on a tie."""
+def brute_force(points: np.ndarray, queries: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Reference: distances (B, k) float64 to the k nearest of points (M, 3) and their indices, ranked by
+    (distance, index)."""
     p, q = points.astype(np.float64), queries.astype(np.float32).astype(np.float64)
     d2 = np.empty((len(q), len(p)))
-    for k, x in enumerate(q):
+    for j, x in enumerate(q):
         g = x - p
-        d2[k] = g[:, 0] * g[:, 0] + g[:, 1] * g[:, 1] + g[:, 2] * g[:, 2]  # summed in the native order
-    index = d2.argmin(axis=1)  # first minimum: the lowest index
-    return np.sqrt(d2[np.arange(len(q)), index]), index
+        d2[j] = g[:, 0] * g[:, 0] + g[:, 1] * g[:, 1] + g[:, 2] * g[:, 2]  # summed in the native order
+    index = np.argsort(d2, axis=1, kind="stable")[:, :k]  # stable: equal distances keep index order
+    return np.sqrt(np.take_along_axis(d2, index, axis=1)), index
 
 
 def clustered(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -31,9 +32,10 @@ def clustered(rng: np.random.Generator, n: int) -> np.ndarray:
     return (centres[which] + rng.normal(size=(n, 3)) * spread[which]).astype(np.float32)
 
 
+@pytest.mark.parametrize("k", [1, 8, 20])
 @pytest.mark.parametrize("n", [1, 2, 9, 100, 3000])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_nearest_matches_brute_force(n, seed):
+def test_nearest_matches_brute_force(n, seed, k):
     rng = np.random.default_rng(seed)
     points = clustered(rng, n)
     queries = np.concatenate([
@@ -41,11 +43,12 @@ def test_nearest_matches_brute_force(n, seed):
         rng.uniform(-4.0, 4.0, (50, 3)),  # anywhere, far outside too
         points[rng.integers(0, n, 10)],  # exactly on a point
     ]).astype(np.float32)
-    distance, index = _native.SurfaceIndex(points).nearest(queries)
-    want_distance, want_index = brute_force(points, queries)
-    assert distance.dtype == np.float64 and distance.shape == (len(queries),)
-    np.testing.assert_array_equal(index, want_index)
-    np.testing.assert_array_equal(distance, want_distance)
+    k = min(k, n)
+    distance, index = _native.SurfaceIndex(points).nearest(queries, k=k)
+    want_distance, want_index = brute_force(points, queries, k)
+    assert distance.dtype == np.float64 and distance.shape == ((len(queries),) if k == 1 else (len(queries), k))
+    np.testing.assert_array_equal(index.reshape(-1, k), want_index)
+    np.testing.assert_array_equal(distance.reshape(-1, k), want_distance)
 
 
 def test_ties_go_to_the_lowest_index():
@@ -54,10 +57,11 @@ def test_ties_go_to_the_lowest_index():
     points = np.concatenate([g, g[::-1], g])
     queries = np.random.default_rng(3).uniform(-0.1, 0.6, (200, 3)).astype(np.float32)
     queries[:20] = g[::11][:20] + 0.05  # equidistant from several lattice points
-    _, index = _native.SurfaceIndex(points).nearest(queries)
-    _, want = brute_force(points, queries)
-    np.testing.assert_array_equal(index, want)
-    assert index.max() < len(g)
+    index = _native.SurfaceIndex(points)
+    np.testing.assert_array_equal(index.nearest(queries)[1], brute_force(points, queries)[1][:, 0])
+    assert index.nearest(queries)[1].max() < len(g)
+    _, three = index.nearest(queries, k=3)  # the three copies of one lattice point, in index order, or closer ties
+    np.testing.assert_array_equal(three, brute_force(points, queries, 3)[1])
 
 
 def test_demo_scene_surface_matches_reference():
@@ -65,12 +69,34 @@ def test_demo_scene_surface_matches_reference():
     rng = np.random.default_rng(4)
     queries = surface.points[rng.integers(0, len(surface.points), 300)] + rng.normal(scale=0.03, size=(300, 3))
     distance, index = surface.nearest(queries)
-    centre_distance, want = brute_force(surface.points, queries)
+    centre_distance, want = (a[:, 0] for a in brute_force(surface.points, queries))
     np.testing.assert_array_equal(index, want)
     np.testing.assert_allclose(distance, np.maximum(0.0, centre_distance - surface.radius[want]))
-    # The offline k-nearest query (scipy) agrees on the nearest centre.
     d8, i8 = surface.neighbours(queries[0], k=8)
-    assert i8[0] == want[0] and np.all(np.diff(d8) >= 0)
+    want8 = brute_force(surface.points, queries[:1], 8)
+    np.testing.assert_array_equal(i8, want8[1][0])
+    np.testing.assert_array_equal(d8, want8[0][0])
+
+
+def test_feature_field_averages_the_k_nearest_seen_gaussians():
+    """FeatureField.query against the same mean computed from the brute-force neighbours."""
+    from vaf.runtime.feature_field import FeatureField
+
+    rng = np.random.default_rng(6)
+    positions = clustered(rng, 500)
+    features = rng.normal(size=(500, 3, 4)).astype(np.float32)
+    features[::7] = 0.0  # unseen Gaussians carry no feature and are not neighbours
+    field = FeatureField(positions, features)
+    queries = positions[rng.integers(0, 500, 40)] + rng.normal(scale=0.01, size=(40, 3)).astype(np.float32)
+    got, found = field.query(queries)
+    seen = np.abs(features).max(axis=(1, 2)) > 0
+    distance, index = brute_force(positions[seen], queries, 8)
+    mean = features[seen][index].mean(axis=1)
+    want = mean / np.linalg.norm(mean, axis=2, keepdims=True)
+    np.testing.assert_array_equal(found, distance[:, 0] <= 0.1)  # farther than 0.1 m from every seen one: no feature
+    assert 0 < found.sum() < len(found)
+    np.testing.assert_allclose(got[found], want[found], rtol=1e-5, atol=1e-6)
+    assert not got[~found].any()
 
 
 def test_queries_from_many_threads_agree():
@@ -116,4 +142,8 @@ def test_bad_queries_name_the_field_and_the_index_survives():
         index.nearest(np.zeros((2, 4), np.float32))
     distance, nearest = index.nearest(np.zeros((0, 3), np.float32))
     assert distance.shape == nearest.shape == (0,)
+    with pytest.raises(ValueError, match=r"k = 4 must be in \[1, 3\]"):
+        index.nearest(np.zeros((1, 3), np.float32), k=4)
+    with pytest.raises(ValueError, match="k = 0 must be >= 1"):
+        index.nearest(np.zeros((1, 3), np.float32), k=0)
     assert index.nearest([[0.9, 0.1, 0.0]])[1].tolist() == [0] and len(index) == 3

@@ -18,7 +18,7 @@
  *     from two threads at once; distinct voices may be rendered in parallel.
  *     vaf_last_error() is per thread.
  *   - Memory: vaf_voice_create and vaf_surface_index_create allocate; rendering
- *     and queries never allocate.
+ *     never allocates, nor do surface queries of up to 16 neighbours.
  */
 #ifndef VAF_VAF_H
 #define VAF_VAF_H
@@ -140,12 +140,14 @@ typedef struct vaf_surface_index vaf_surface_index;
  */
 VAF_API vaf_status vaf_surface_index_create(const float *points, size_t count, vaf_surface_index **index);
 /**
- * For each of `count` query points (x, y, z triples, finite): the Euclidean distance in metres to
- * the nearest indexed point and that point's index; among equally near points the lowest index
- * wins. Every query is validated before anything is written.
+ * For each of `count` query points (x, y, z triples, finite): the `k` nearest indexed points
+ * (1 <= k <= the index's size), nearest first: distance[i * k + j] in metres and nearest[i * k + j]
+ * the index of query i's j-th nearest point. Points are ranked by distance, then index, so among
+ * equally near points the lower index comes first. Every query is validated before anything is
+ * written. Up to 16 neighbours a query allocates nothing.
  */
 VAF_API vaf_status vaf_surface_index_nearest(const vaf_surface_index *index, const float *queries, size_t count,
-                                             double *distance, uint32_t *nearest);
+                                             size_t k, double *distance, uint32_t *nearest);
 /** Number of points in the index. */
 VAF_API vaf_status vaf_surface_index_size(const vaf_surface_index *index, size_t *count);
 /** Frees an index; NULL is ignored. */
