@@ -22,11 +22,10 @@ Error validate_points(const float *points, size_t count, const char *name) {
     return {};
 }
 
-SurfaceIndex::SurfaceIndex(const float *points, size_t count) : xyz_(3 * count), index_(count), axis_(count, 0) {
+SurfaceIndex::SurfaceIndex(const float *points, size_t count)
+    : xyz_(points, points + 3 * count), index_(count), axis_(count, 0) {
     std::iota(index_.begin(), index_.end(), 0u);
-    // Split by original index first; the points are gathered into tree order afterwards.
-    std::vector<float> source(points, points + 3 * count);
-    xyz_.swap(source);
+    // The tree is built over the original indices; the points are gathered into tree order afterwards.
     build(0, count);
     std::vector<float> ordered(3 * count);
     for (size_t slot = 0; slot < count; ++slot)
@@ -88,10 +87,10 @@ void SurfaceIndex::search(size_t lo, size_t hi, const double q[3], Ranking &rank
 
 void SurfaceIndex::nearest(const float query[3], size_t k, double *distances, uint32_t *indices) const {
     const double q[3] = {query[0], query[1], query[2]};
-    // Small k on the stack: a contact's query allocates nothing.
+    // Up to 16 neighbours on the stack: a contact's or a feature query allocates nothing.
     Candidate local[16];
-    std::vector<Candidate> heap_storage(k > 16 ? k : 0);
-    Ranking ranking{k > 16 ? heap_storage.data() : local, k, 0};
+    std::vector<Candidate> more(k > 16 ? k : 0);
+    Ranking ranking{k > 16 ? more.data() : local, k, 0};
     search(0, index_.size(), q, ranking);
     for (size_t j = 0; j < k; ++j) {
         distances[j] = std::sqrt(ranking.best[j].d2);

@@ -1,5 +1,5 @@
-// Nearest-point queries over a scene's surface samples: a static kd-tree built once per scene,
-// queried once per contact (where on the surface a contact landed).
+// Nearest-point queries over a scene's points: a static kd-tree built once per scene, queried
+// per contact (where on the surface a contact landed) and per feature query at a hit point.
 #pragma once
 
 #include <cstddef>
