@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "by default; 0 turns it off")
     g.add_argument("--mel-weight", type=float, default=1.0,
                    help="weight of the log-mel term within the spectral loss, relative to the STFT terms (docs/generator.md)")
+    g.add_argument("--mel-stats-weight", type=float, default=0.0,
+                   help="weight of the per-band log-mel statistics term (docs/generator.md); off by default: at 0.5 it "
+                   "lowers the KL and costs a little FAD and pitch (docs/results.md)")
     g.add_argument("--loss-modes", choices=("grid", "runtime"), default="grid",
                    help="what the loss hears: every grid bin, or the runtime recipe the model will ship (docs/generator.md)")
     g.add_argument("--views", type=int, default=16, help="views the hit features are lifted from")
@@ -147,7 +150,7 @@ def train_generator_command(args: argparse.Namespace) -> int:
         config = GeneratorTrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, views=args.views,
                                       pitch_weight=args.pitch_weight, decay_weight=args.decay_weight,
                                       loss_modes=args.loss_modes, mel_weight=args.mel_weight,
-                                      band_decay_weight=args.band_decay_weight,
+                                      band_decay_weight=args.band_decay_weight, mel_stats_weight=args.mel_stats_weight,
                                       model={"input": args.input, "feature_dim": encoders.dim, "geometry": args.geometry,
                                              "decay_law": args.decay_law, "decay_spread": args.decay_spread,
                                              "room": args.room})

@@ -107,3 +107,22 @@ def test_band_decay_loss_judges_each_octave_the_recording_rings_in():
     extra = torch.tensor(low + 0.05 * _tone(1500.0, 80.0) + 0.05 * _tone(9000.0, 3.0))[None]  # nothing above 8 kHz recorded
     assert band_decay_loss(extra, recorded, RATE).item() == pytest.approx(judged, rel=0.02)  # its onset leaks a little
     assert band_decay_loss(extra, recorded, RATE, edges_hz=(8000.0,), min_share=0.0).item() > judged  # were it judged, it would count
+
+
+def test_mel_statistics_loss_hears_level_and_spectrum_not_when():
+    """Louder by a factor g: each band's mean and max log power rise by 2 ln g and its spread stays, so the
+    loss is exactly (2 + 0 + 2) ln g / 3; the clip played backwards keeps its statistics (nearly: the frame
+    grid moves by a sample); a brighter ring does not."""
+    import torch
+
+    from vaf.training.encoders.logmel import LogMel
+    from vaf.training.generator.losses import mel_statistics_loss
+
+    mel = LogMel(RATE)
+    hiss = 0.05 * np.random.default_rng(0).standard_normal(RATE // 2).astype(np.float32)  # every band well above the log floor
+    ring = torch.tensor(_tone(440.0, 8.0) + 0.2 * _tone(2600.0, 12.0) + hiss)[None]
+    assert mel_statistics_loss(ring, ring, mel).item() == pytest.approx(0.0, abs=1e-6)
+    assert mel_statistics_loss(3.0 * ring, ring, mel).item() == pytest.approx(4 * np.log(3.0) / 3, rel=1e-3)
+    backwards = ring.flip(-1)  # the same frames in the opposite order: frame by frame, nothing alike
+    bright = torch.tensor(_tone(440.0, 8.0) + 0.2 * _tone(7000.0, 12.0) + hiss)[None]
+    assert mel_statistics_loss(backwards, ring, mel).item() < 0.01 < 0.1 < mel_statistics_loss(bright, ring, mel).item()

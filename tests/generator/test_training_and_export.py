@@ -181,14 +181,15 @@ def test_the_mel_weight_scales_the_log_mel_term(tiny_hits, tiny_recipe):
     assert gap == pytest.approx(4 * 0.1 * mel_l1.item(), rel=1e-4)
 
 
-def test_the_band_decay_term_joins_the_loss_at_its_weight(tiny_hits, tiny_recipe):
-    net, index, off, on = objectives_apart_in("band_decay_weight", 0.0, 2.0, tiny_hits, tiny_recipe)
+@pytest.mark.parametrize(("weight", "part"), [("band_decay_weight", "band_decay"), ("mel_stats_weight", "mel_stats")])
+def test_a_loss_term_joins_the_loss_at_its_weight(weight, part, tiny_hits, tiny_recipe):
+    net, index, off, on = objectives_apart_in(weight, 0.0, 2.0, tiny_hits, tiny_recipe)
     with torch.no_grad():
         (loss_off, parts), (loss_on, _) = off(net, index, index), on(net, index, index)
-    assert parts["band_decay"] > 0
-    assert (loss_on - loss_off).item() == pytest.approx(2.0 * parts["band_decay"], rel=1e-4)
-    with pytest.raises(ValueError, match="band_decay_weight"):
-        GeneratorTrainConfig(band_decay_weight=-1.0)
+    assert parts[part] > 0
+    assert (loss_on - loss_off).item() == pytest.approx(2.0 * parts[part], rel=1e-4)
+    with pytest.raises(ValueError, match=weight):
+        GeneratorTrainConfig(**{weight: -1.0})
 
 
 def test_onnx_matches_torch(tiny_generator, tiny_hits):

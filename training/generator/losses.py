@@ -72,6 +72,24 @@ class SpectralLoss(nn.Module):
         return loss / len(self.fft_sizes) + self.mel_weight * 0.1 * mel
 
 
+def mel_statistics(log_mel: torch.Tensor) -> torch.Tensor:
+    """(B, bands, frames) log-mel -> (B, 3 * bands): each band's mean, standard deviation and maximum over time."""
+    return torch.cat([log_mel.mean(dim=-1), log_mel.std(dim=-1), log_mel.amax(dim=-1)], dim=-1)
+
+
+def mel_statistics_loss(generated: torch.Tensor, target: torch.Tensor, mel: LogMel,
+                        room: RoomEnergy | None = None) -> torch.Tensor:
+    """L1 between the two clips' per-band log-mel statistics over the whole clip (mel_statistics, raw levels:
+    loudness counts). The spectral terms compare frame by frame, where a recording's one random room tail and
+    its strike position cannot be matched; a band's level, spread and peak over the clip can, and they are
+    what tells materials apart (the eval's material classifier reads these same statistics of the recordings,
+    training/eval/generator.py)."""
+    power = mel.power(generated)
+    if room is not None:
+        power = room.heard(power, mel.hop)
+    return (mel_statistics(mel.log_mel(power)) - mel_statistics(mel(target))).abs().mean()
+
+
 def decay_curve_db(audio: torch.Tensor, hop: int = 64, floor_db: float = 60.0, room: RoomEnergy | None = None) -> torch.Tensor:
     """Schroeder energy decay curve (the energy still to come, over the clip's total), in dB, floored at
     -floor_db, every `hop` samples: (B, T) -> (B, ceil(T / hop)). What the T60 metric fits a line to."""

@@ -28,7 +28,7 @@ from vaf.runtime.encoders import DEFAULT_ENCODERS
 from vaf.training.checkpoints import resume, save_checkpoint
 from vaf.training.generator import synth
 from vaf.training.generator.data import HitSet, load_hits
-from vaf.training.generator.losses import SpectralLoss, band_decay_loss, decay_loss, rms
+from vaf.training.generator.losses import SpectralLoss, band_decay_loss, decay_loss, mel_statistics_loss, rms
 from vaf.training.generator.models import RecipeConfig, RecipeNet, band_membership, build_generator, fold_modes
 
 NOISE_BANK = 64  # distinct noise seeds drawn from during training
@@ -50,6 +50,7 @@ class GeneratorTrainConfig:
     decay_weight: float = 4.0  # the decay-curve term (losses.decay_loss): T60 error 70 -> 43 ms (docs/results.md)
     band_decay_weight: float = 4.0  # the decay-curve term per octave band (losses.band_decay_loss), docs/results.md
     mel_weight: float = 1.0  # the log-mel term inside the spectral loss (losses.SpectralLoss), relative to the STFT terms
+    mel_stats_weight: float = 0.0  # per-band log-mel statistics over the clip (losses.mel_statistics_loss): opt-in, docs/results.md
     loss_modes: str = "grid"  # what the loss hears: every grid bin ("grid") or the runtime recipe ("runtime", models.fold_modes)
     model: dict = field(default_factory=lambda: asdict(RecipeConfig()))
 
@@ -58,7 +59,8 @@ class GeneratorTrainConfig:
             raise ValueError(f"epochs must be >= 1 and batch >= 2, got {self.epochs} and {self.batch}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
-        for name in ("loudness_weight", "material_weight", "pitch_weight", "decay_weight", "mel_weight", "band_decay_weight"):
+        for name in ("loudness_weight", "material_weight", "pitch_weight", "decay_weight", "mel_weight", "band_decay_weight",
+                     "mel_stats_weight"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.loss_modes not in ("grid", "runtime"):
@@ -73,7 +75,7 @@ class GeneratorObjective:
 
     def __init__(self, hits: HitSet, config: RecipeConfig, loudness_weight: float, material_weight: float,
                  pitch_weight: float = 0.0, decay_weight: float = 0.0, loss_modes: str = "grid", mel_weight: float = 1.0,
-                 band_decay_weight: float = 0.0):
+                 band_decay_weight: float = 0.0, mel_stats_weight: float = 0.0):
         self.hits = hits
         self.config = config
         self.spectral = SpectralLoss(hits.sample_rate, mel_weight=mel_weight)
@@ -87,7 +89,7 @@ class GeneratorObjective:
         self.log_level = torch.tensor(np.log(np.maximum(hits.level, 1e-12)), dtype=torch.float32)
         self.energy_share = torch.tensor(bin_energy_share(hits.targets, hits.sample_rate, config.grid_hz()))
         self.loudness_weight, self.material_weight, self.pitch_weight = loudness_weight, material_weight, pitch_weight
-        self.decay_weight, self.band_decay_weight = decay_weight, band_decay_weight
+        self.decay_weight, self.band_decay_weight, self.mel_stats_weight = decay_weight, band_decay_weight, mel_stats_weight
         self.membership = band_membership(config.grid_bins, config.fold_bands) if loss_modes == "runtime" else None
 
     def render(self, net: RecipeNet, index: torch.Tensor, noise_seeds: torch.Tensor) -> tuple[dict, torch.Tensor]:
@@ -113,10 +115,12 @@ class GeneratorObjective:
         # at weight 0 still reported (held-out curves compare runs), but kept out of the backward pass
         heard = audio if self.band_decay_weight > 0 else audio.detach()
         band_decay = band_decay_loss(heard, self.targets[index], self.hits.sample_rate, room=room)
+        mel_stats = mel_statistics_loss(audio, self.targets[index], self.spectral.mel, room=room)
         loss = spectral + self.loudness_weight * loudness + self.material_weight * material + self.pitch_weight * pitch \
-            + self.decay_weight * decay + self.band_decay_weight * band_decay
+            + self.decay_weight * decay + self.band_decay_weight * band_decay + self.mel_stats_weight * mel_stats
         return loss, {"spectral": spectral.item(), "loudness_ln": loudness.item(), "material_ce": material.item(),
-                      "pitch_ce": pitch.item(), "decay": decay.item(), "band_decay": band_decay.item()}
+                      "pitch_ce": pitch.item(), "decay": decay.item(), "band_decay": band_decay.item(),
+                      "mel_stats": mel_stats.item()}
 
     @torch.no_grad()
     def evaluate(self, net: RecipeNet, limit: int = 512, batch: int = 64) -> dict:
@@ -145,7 +149,7 @@ def train_generator(dataset: str | Path | list[str | Path], out: str | Path, con
         raise ValueError(f"{', '.join(map(str, datasets))}: {len(train)} training hits, fewer than one batch of {config.batch}")
     net = build_generator(config.model)
     terms = {name: getattr(config, name) for name in ("loudness_weight", "material_weight", "pitch_weight", "decay_weight",
-                                                     "loss_modes", "mel_weight", "band_decay_weight")}
+                                                     "loss_modes", "mel_weight", "band_decay_weight", "mel_stats_weight")}
     objective = GeneratorObjective(train, net.config, **terms)
     held_out = GeneratorObjective(test, net.config, **terms)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
