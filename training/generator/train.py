@@ -115,7 +115,8 @@ class GeneratorObjective:
         # at weight 0 still reported (held-out curves compare runs), but kept out of the backward pass
         heard = audio if self.band_decay_weight > 0 else audio.detach()
         band_decay = band_decay_loss(heard, self.targets[index], self.hits.sample_rate, room=room)
-        mel_stats = mel_statistics_loss(audio, self.targets[index], self.spectral.mel, room=room)
+        heard = audio if self.mel_stats_weight > 0 else audio.detach()
+        mel_stats = mel_statistics_loss(heard, self.targets[index], self.spectral.mel, room=room)
         loss = spectral + self.loudness_weight * loudness + self.material_weight * material + self.pitch_weight * pitch \
             + self.decay_weight * decay + self.band_decay_weight * band_decay + self.mel_stats_weight * mel_stats
         return loss, {"spectral": spectral.item(), "loudness_ln": loudness.item(), "material_ce": material.item(),
