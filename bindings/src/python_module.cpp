@@ -22,6 +22,14 @@ void check(vaf_status status) {
     throw py::value_error(vaf_last_error());
 }
 
+// An opaque C handle freed by its destroy function when the Python object goes.
+template <typename T, void (*Destroy)(T *)>
+struct HandleDeleter {
+    void operator()(T *handle) const { Destroy(handle); }
+};
+template <typename T, void (*Destroy)(T *)>
+using Handle = std::unique_ptr<T, HandleDeleter<T, Destroy>>;
+
 // Keeps the mode arrays alive while a vaf_recipe points into them.
 struct RecipeArrays {
     FloatArray freq, decay, gain;
@@ -127,10 +135,7 @@ public:
     }
 
 private:
-    struct Destroy {
-        void operator()(vaf_voice *v) const { vaf_voice_destroy(v); }
-    };
-    std::unique_ptr<vaf_voice, Destroy> voice_;
+    Handle<vaf_voice, vaf_voice_destroy> voice_;
 };
 
 py::array render(const py::object &freq, const py::object &decay, const py::object &gain,
@@ -229,10 +234,7 @@ public:
     }
 
 private:
-    struct Destroy {
-        void operator()(vaf_surface_index *i) const { vaf_surface_index_destroy(i); }
-    };
-    std::unique_ptr<vaf_surface_index, Destroy> index_;
+    Handle<vaf_surface_index, vaf_surface_index_destroy> index_;
 };
 
 double contact_duration(const std::array<float, 7> &contact) {
