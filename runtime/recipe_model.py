@@ -83,12 +83,15 @@ class OnnxRecipeModel:
         return self.session.run(None, feeds)
 
     def nearest_prototype(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(B, levels, dim) unit rows -> similarity (B,) to the nearest prototype and that prototype (B, levels, dim)."""
+        """(B, levels, dim) unit rows -> similarity (B,) float32 to the nearest prototype, and its index (B,)."""
         # A Python float keeps the float32 matmul in BLAS (a numpy float64 scalar would promote it to a slow mixed-type loop).
-        scale = math.sqrt(self.levels)
-        sims = features.reshape(len(features), -1) @ self.prototypes.T / scale
+        sims = features.reshape(len(features), -1) @ self.prototypes.T / math.sqrt(self.levels)
         best = sims.argmax(axis=1)
-        return sims[np.arange(len(best)), best], self.prototypes[best].reshape(-1, self.levels, self.dim) * scale
+        return sims[np.arange(len(best)), best], best
+
+    def prototype_features(self, index: np.ndarray) -> np.ndarray:
+        """(B,) prototype indices -> (B, levels, dim) float32 unit rows, a query the network knows."""
+        return self.prototypes[index].reshape(-1, self.levels, self.dim) * math.sqrt(self.levels)
 
     def predict(self, features: np.ndarray, geometry: np.ndarray | None = None) -> Prediction:
         """(B, levels, dim) finite unit-row features and, if the model reads it, (B, GEOMETRY_DIM) geometry
@@ -106,19 +109,21 @@ class OnnxRecipeModel:
                 raise ValueError(f"geometry: shape {geometry.shape}, expected ({len(features)}, {GEOMETRY_DIM})")
             if not np.all(np.isfinite(geometry)):
                 raise ValueError("geometry: NaN or infinite values")
-        similarity, prototype = self.nearest_prototype(features)
+        # Only touched when needed: at one contact every numpy call costs about a microsecond.
+        similarity, nearest = self.nearest_prototype(features)
         replaced = similarity < self.ood_threshold
-        features = np.where(replaced[:, None, None], prototype, features)
+        if replaced.any():
+            features = np.where(replaced[:, None, None], self.prototype_features(nearest), features)
         freq, decay, gain, noise, probs = self.run(features, geometry)
-        bad = ~(np.isfinite(freq).all(1) & np.isfinite(decay).all(1) & np.isfinite(gain).all(1) & np.isfinite(noise).all(1)
-                & (np.abs(gain).max(1) > 0))
-        if bad.any():
-            fixed = self.run(prototype[bad], None if geometry is None else geometry[bad])
+        usable = np.isfinite(np.concatenate([freq, decay, gain, noise], axis=1)).all(axis=1) & (np.abs(gain).max(axis=1) > 0)
+        if not usable.all():
+            bad = ~usable
+            fixed = self.run(self.prototype_features(nearest[bad]), None if geometry is None else geometry[bad])
             for out, again in zip((freq, decay, gain, noise, probs), fixed):
                 out[bad] = again
             replaced = replaced | bad
-        recipes = [ImpactRecipe(f, d, g, *(float(x) for x in n)) for f, d, g, n in zip(freq, decay, gain, noise)]
-        return Prediction(recipes, [self.materials[i] for i in probs.argmax(axis=1)], replaced)
+        recipes = [ImpactRecipe(f, d, g, *n) for f, d, g, n in zip(freq, decay, gain, noise.tolist())]
+        return Prediction(recipes, [self.materials[i] for i in probs.argmax(axis=1).tolist()], replaced)
 
 
 def _room(entry: dict | None, folder: Path) -> Room | None:

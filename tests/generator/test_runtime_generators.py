@@ -146,11 +146,49 @@ def test_recipe_model_rejects_nan_and_replaces_out_of_distribution(tiny_generato
     strange /= np.linalg.norm(strange, axis=2, keepdims=True)
     p = model.predict(strange, np.repeat(size, 16, axis=0))
     assert p.replaced.any()  # random directions are far from every training feature
-    similarity, prototype = model.nearest_prototype(strange)
+    similarity, nearest = model.nearest_prototype(strange)
+    prototype = model.prototype_features(nearest)
     assert similarity.dtype == prototype.dtype == np.float32  # float64 would mean a slow mixed-type matmul
     np.testing.assert_allclose(np.linalg.norm(prototype, axis=2), 1.0, atol=1e-5)  # prototypes are unit rows per level
     for r in p.recipes:
         assert np.isfinite(r.gain).all() and np.abs(r.gain).max() > 0 and np.isfinite(r.freq_hz).all()
+
+
+class SilentAwayFromPrototypes(OnnxRecipeModel):
+    """The real network, except that it goes silent (and its frequencies NaN) on every query that is
+    not one of its prototypes: an in-distribution spot it renders unusable."""
+
+    def run(self, features, geometry):
+        out = super().run(features, geometry)
+        _, nearest = self.nearest_prototype(features)
+        broken = (features != self.prototype_features(nearest)).any(axis=(1, 2))
+        out[0][broken], out[2][broken] = np.nan, 0.0
+        return out
+
+
+def test_an_unusable_recipe_is_replaced_by_the_nearest_prototypes(tiny_generator):
+    _, runtime = tiny_generator
+    model, broken = OnnxRecipeModel.load(runtime), SilentAwayFromPrototypes.load(runtime)
+    # the tiny dataset's features are its own prototypes (threshold ~1): loosen it so a nearby query counts as known
+    model.ood_threshold = broken.ood_threshold = 0.5
+    size = np.zeros((1, GEOMETRY_DIM), np.float32)
+    # a training-like query: near a prototype (within the threshold) but not on it
+    rng = np.random.default_rng(1)
+    features = model.prototype_features(np.array([0, 1]))
+    features = features + 1e-3 * rng.normal(size=features.shape).astype(np.float32)
+    features /= np.linalg.norm(features, axis=2, keepdims=True)
+    geometry = np.repeat(size, 2, axis=0)
+    assert not model.predict(features, geometry).replaced.any()
+    fixed = broken.predict(features, geometry)
+    assert fixed.replaced.all()
+    _, nearest = model.nearest_prototype(features)
+    expected = model.predict(model.prototype_features(nearest), geometry)
+    for got, want in zip(fixed.recipes, expected.recipes):
+        assert np.abs(got.gain).max() > 0 and np.isfinite(got.freq_hz).all()
+        np.testing.assert_allclose(got.freq_hz, want.freq_hz, rtol=1e-6)
+        np.testing.assert_allclose(got.gain, want.gain, rtol=1e-6)
+        assert got.noise == pytest.approx(want.noise, rel=1e-6)
+    assert fixed.materials == expected.materials
 
 
 def test_demo_scene_sounds_through_the_embedded_model_by_default(start_server):

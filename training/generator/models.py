@@ -152,19 +152,23 @@ class RecipeNet(nn.Module):
     def forward(self, x: torch.Tensor, geometry: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         c = self.config
         h = self.trunk(x, geometry)
-        logit, decay_raw, offset_raw = self.bins(h).chunk(3, dim=-1)
+        # Constant slices with kept dims (not chunk/unbind/stack): the exported graph then has no shape
+        # arithmetic or squeezes, and at one contact ONNX Runtime's cost is per node (docs/benchmarks.md).
+        bins, g = self.bins(h), c.grid_bins
+        logit, decay_raw, offset_raw = bins[:, :g], bins[:, g : 2 * g], bins[:, 2 * g :]
         level = self.level(h)  # (B, 1) natural-log amplitude per N*s
         freq = torch.exp(self.log_grid + self.half_bin * torch.tanh(offset_raw))
         material_logits = self.material(h)
         decay = self.decay_per_s(freq, decay_raw, material_logits)
         gain = torch.softmax(logit, dim=-1) * torch.exp(level)
         n = self.noise(h)
-        centre = torch.exp(math.log(200.0) + torch.sigmoid(n[:, 0]) * math.log(10_000.0 / 200.0))
-        bandwidth = centre * (0.25 + 1.5 * torch.sigmoid(n[:, 1]))
-        noise_level = torch.exp(level[:, 0] + n[:, 2])
-        noise_decay = torch.exp(math.log(50.0) + torch.sigmoid(n[:, 3]) * math.log(3_000.0 / 50.0))
+        squashed = torch.sigmoid(n)
+        centre = torch.exp(math.log(200.0) + squashed[:, 0:1] * math.log(10_000.0 / 200.0))
+        bandwidth = centre * (0.25 + 1.5 * squashed[:, 1:2])
+        noise_level = torch.exp(level + n[:, 2:3])
+        noise_decay = torch.exp(math.log(50.0) + squashed[:, 3:4] * math.log(3_000.0 / 50.0))
         return {"freq_hz": freq, "decay_per_s": decay, "gain": gain, "bin_log_share": torch.log_softmax(logit, dim=-1),
-                "noise": torch.stack([centre, bandwidth, noise_level, noise_decay], dim=-1),
+                "noise": torch.cat([centre, bandwidth, noise_level, noise_decay], dim=-1),
                 "material_logits": material_logits}
 
     def decay_per_s(self, freq: torch.Tensor, decay_raw: torch.Tensor, material_logits: torch.Tensor) -> torch.Tensor:
@@ -174,9 +178,9 @@ class RecipeNet(nn.Module):
             return torch.exp(math.log(c.decay_min) + torch.sigmoid(decay_raw) * math.log(c.decay_max / c.decay_min))
         # detached: the head says which material it is (cross-entropy alone); the law is what that material does,
         # so the spectral loss cannot hedge by blurring the material probabilities
-        log_alpha, log_beta = (torch.softmax(material_logits.detach(), dim=-1) @ self.damping).unbind(-1)
+        alpha_beta = torch.exp(torch.softmax(material_logits.detach(), dim=-1) @ self.damping)  # (B, 2)
         omega = 2 * math.pi * freq
-        law = 0.5 * torch.exp(log_alpha)[:, None] + 0.5 * torch.exp(log_beta)[:, None] * omega.square()
+        law = 0.5 * alpha_beta[:, 0:1] + 0.5 * alpha_beta[:, 1:2] * omega.square()
         return (law * torch.exp(c.decay_spread * torch.tanh(decay_raw))).clamp(c.decay_min, c.decay_max)
 
     def room_energy(self, sample_rate: int) -> RoomEnergy | None:
@@ -217,15 +221,16 @@ def fold_modes(freq_hz: torch.Tensor, decay_per_s: torch.Tensor, gain: torch.Ten
     kept = [torch.gather(t, 1, top) for t in (freq_hz, decay_per_s, gain)]
     if membership.shape[1] == 0:
         return kept[0], kept[1], kept[2]
-    energy = torch.ones_like(gain).scatter(1, top, 0.0) * gain.square() / (4 * decay_per_s)
+    # scalars, not ones_like/zeros_like: no shape-dependent constants in the exported graph
+    energy = (gain.square() / (4 * decay_per_s)).scatter(1, top, 0.0)
     band_energy = energy @ membership
     sounding = band_energy > 0
-    safe_energy = torch.where(sounding, band_energy, torch.ones_like(band_energy))  # no 0/0 in the unused branch
+    safe_energy = torch.where(sounding, band_energy, 1.0)  # no 0/0 in the unused branch
     mean_log = lambda t: ((energy * torch.log(t)) @ membership) / safe_energy  # noqa: E731
     band_centre = (torch.log(freq_hz) @ membership) / membership.sum(dim=0)
     band_freq = torch.exp(torch.where(sounding, mean_log(freq_hz), band_centre))
-    band_decay = torch.exp(torch.where(sounding, mean_log(decay_per_s), torch.zeros_like(band_energy)))
-    band_gain = torch.where(sounding, torch.sqrt(4 * band_decay * safe_energy), torch.zeros_like(band_energy))
+    band_decay = torch.exp(torch.where(sounding, mean_log(decay_per_s), 0.0))
+    band_gain = torch.where(sounding, torch.sqrt(4 * band_decay * safe_energy), 0.0)
     return (torch.cat([kept[0], band_freq], dim=1), torch.cat([kept[1], band_decay], dim=1),
             torch.cat([kept[2], band_gain], dim=1))
 
