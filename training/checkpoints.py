@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
+
+
+def run_config(config: Any, datasets: list[Path]) -> dict:
+    """What a checkpoint must match to resume: the training config (a dataclass) and the datasets it reads."""
+    return {**asdict(config), "datasets": [str(d.resolve()) for d in datasets]}
 
 
 def save_checkpoint(path: Path, config: dict, epoch: int, history: list, gen: torch.Generator, **states) -> None:
@@ -19,9 +26,35 @@ def resume(path: Path, config: dict, gen: torch.Generator, **states) -> tuple[in
     if not path.exists():
         return 0, []
     saved = torch.load(path, weights_only=False)
-    if saved["config"] != config:
-        raise ValueError(f"{path} was trained with another config; use a new --out to start over")
+    _refuse_another_config(path, saved["config"], config)
     for name, target in states.items():
         target.load_state_dict(saved[name])
     gen.set_state(saved["gen"])
     return saved["epoch"], saved["history"]
+
+
+def check_resumable(path: Path, config: dict) -> None:
+    """ValueError (naming each changed field) if a checkpoint at `path` was made with another config.
+    Cheap: call it before slow data loading, so a run that cannot resume fails at once."""
+    if path.exists():
+        _refuse_another_config(path, torch.load(path, weights_only=False)["config"], config)
+
+
+def _refuse_another_config(path: Path, saved: dict, config: dict) -> None:
+    if saved != config:
+        changed = "; ".join(config_differences(saved, config))
+        raise ValueError(f"{path} was trained with another config ({changed}); use a new --out to start over, "
+                         "or the options it was trained with")
+
+
+def config_differences(then: dict, now: dict, prefix: str = "") -> list[str]:
+    """What differs between two configs, one "key: then -> now" per field (nested keys dotted);
+    a field one of them lacks shows as "absent" (a checkpoint from before the option existed)."""
+    out = []
+    for key in sorted(set(then) | set(now), key=str):
+        if isinstance(then.get(key), dict) and isinstance(now.get(key), dict):
+            out += config_differences(then[key], now[key], f"{prefix}{key}.")
+        elif key not in then or key not in now or then[key] != now[key]:
+            shown = [repr(c[key]) if key in c else "absent" for c in (then, now)]
+            out.append(f"{prefix}{key}: {shown[0]} -> {shown[1]}")
+    return out

@@ -231,9 +231,21 @@ def test_training_resumes_and_refuses_another_config(tiny_dataset, tiny_encoders
     one = GeneratorTrainConfig(epochs=1, batch=8, views=4, model=dict(tiny_recipe))
     train_generator(tiny_dataset, tmp_path, one, tiny_encoders.path, progress=False, train=train, test=test)
     first = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
-    two = GeneratorTrainConfig(epochs=1, batch=8, views=4, lr=1e-3, model=dict(tiny_recipe))
-    with pytest.raises(ValueError, match="another config"):
+    two = GeneratorTrainConfig(epochs=1, batch=8, views=4, lr=1e-3, model={**tiny_recipe, "hidden": 48})
+    with pytest.raises(ValueError, match="another config") as refused:
         train_generator(tiny_dataset, tmp_path, two, tiny_encoders.path, progress=False, train=train, test=test)
+    # the error names each changed field, nested ones dotted, so the user can pass the options it was trained with
+    assert f"lr: {one.lr!r} -> 0.001" in str(refused.value)
+    assert f"model.hidden: {tiny_recipe['hidden']} -> 48" in str(refused.value)
+    # a checkpoint from before an option existed: the option shows as absent then
+    older = {**first, "config": {k: v for k, v in first["config"].items() if k != "mel_stats_weight"}}
+    torch.save(older, tmp_path / "checkpoint.pt")
+    with pytest.raises(ValueError, match=r"mel_stats_weight: absent -> 0\.0"):
+        train_generator(tiny_dataset, tmp_path, one, tiny_encoders.path, progress=False, train=train, test=test)
+    torch.save(first, tmp_path / "checkpoint.pt")
+    # refused before any data is read: a dataset that is not there is only named as the change
+    with pytest.raises(ValueError, match=r"datasets: .* -> .*nowhere"):
+        train_generator(tmp_path / "nowhere", tmp_path, one, tiny_encoders.path, progress=False)
     report = train_generator(tiny_dataset, tmp_path, one, tiny_encoders.path, progress=False, train=train, test=test)
     assert report["history"] == first["history"]  # finished: nothing re-run
 

@@ -18,7 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from vaf.training.data.pairs import Pair, load_pairs
-from vaf.training.checkpoints import resume, save_checkpoint
+from vaf.training.checkpoints import check_resumable, resume, run_config, save_checkpoint
 from vaf.training.encoders.models import build_encoder
 
 DEFAULT_AUDIO = {"type": "audio_cnn", "sample_rate": 24000, "n_mels": 64, "channels": [32, 64, 128], "dim": 64}
@@ -131,6 +131,9 @@ def train_encoders(dataset: str | Path | list[str | Path], out: str | Path, conf
     gen = torch.Generator().manual_seed(config.seed)
     rate = config.audio.get("sample_rate", 24000)
     model = EncoderPair(config)  # first: a bad encoder config or checkpoint fails before the slow data loading
+    checkpoint = out / "checkpoint.pt"
+    run = run_config(config, datasets)  # resuming on other data is refused too
+    check_resumable(checkpoint, run)
     train = [p for d in datasets for p in load_pairs(d, "train", rate)]
     test = [p for d in datasets for p in load_pairs(d, "test", rate)]
     if len(train) < config.batch:
@@ -138,8 +141,6 @@ def train_encoders(dataset: str | Path | list[str | Path], out: str | Path, conf
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(train) // config.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.epochs * steps_per_epoch)
-    checkpoint = out / "checkpoint.pt"
-    run = {**asdict(config), "datasets": [str(d.resolve()) for d in datasets]}  # resuming on other data is refused too
     start, history = resume(checkpoint, run, gen, model=model, opt=opt, sched=sched)
     audio, crops, groups = _tensors(train)
     # A frozen tower (pretrained CLIP) sees un-augmented crops, embedded once: as in the seed, only

@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from vaf.runtime.encoders import DEFAULT_ENCODERS
-from vaf.training.checkpoints import resume, save_checkpoint
+from vaf.training.checkpoints import check_resumable, resume, run_config, save_checkpoint
 from vaf.training.generator import synth
 from vaf.training.generator.data import HitSet, load_hits
 from vaf.training.generator.losses import SpectralLoss, band_decay_loss, decay_loss, mel_statistics_loss, rms
@@ -144,6 +144,9 @@ def train_generator(dataset: str | Path | list[str | Path], out: str | Path, con
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
+    checkpoint = out / "checkpoint.pt"
+    run = run_config(config, datasets)  # resuming on other data is refused too
+    check_resumable(checkpoint, run)  # before the slow feature loading
     train = train or load_hits(datasets, "train", encoders, config.views, cache=cache, progress=progress)
     test = test or load_hits(datasets, "test", encoders, config.views, cache=cache, progress=progress)
     if len(train) < config.batch:
@@ -156,8 +159,6 @@ def train_generator(dataset: str | Path | list[str | Path], out: str | Path, con
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(train) // config.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1)
-    checkpoint = out / "checkpoint.pt"
-    run = {**asdict(config), "datasets": [str(d.resolve()) for d in datasets]}  # resuming on other data is refused too
     start, history = resume(checkpoint, run, gen, model=net, opt=opt, sched=sched)
     bar = tqdm(range(start, config.epochs), desc="generator", unit="epoch", disable=not progress, initial=start,
                total=config.epochs)
