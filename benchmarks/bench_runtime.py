@@ -9,7 +9,9 @@
    generated); --warm never measures first hits on cold spots, where the real-time generator
    runs; --spots 1 repeated hits on one spot.
 2. Sparse latency: one client, one contact every 20 ms, the server idle in between (a game's
-   occasional hit: caches go cold between contacts), p50/p99.
+   occasional hit: caches go cold between contacts), p50/p99; and the same contacts streamed
+   (`stream`: the first 10 ms of audio in a reply of their own, what a game can start playing),
+   timed to that first chunk.
 3. Throughput: `contacts` batches of 32 from 2 client processes, as fast as replies come, on the
    same spots.
 4. Server resident memory with the demo scene after the runs.
@@ -68,7 +70,7 @@ def echo_server(endpoint: str, reply_bytes: int, ready) -> None:
 
 def paced_client(endpoint: str, mode: str, rate: float, seconds: float, points, seed: int, out) -> None:
     """Sends one request every 1/rate s (waiting for its reply), cycling through `points` in a
-    shuffled order, and reports latencies in ms."""
+    shuffled order, and reports latencies in ms (mode "stream": to the first chunk of a streamed contact)."""
     from vaf.runtime.client import Client
 
     latencies = []
@@ -79,6 +81,16 @@ def paced_client(endpoint: str, mode: str, rate: float, seconds: float, points, 
         def call(k):
             point = points[order[k % len(order)]]
             client.contact("demo", point[0], point[1], 0.03, 1.0, seed=k)
+    elif mode == "stream":
+        client = Client(endpoint, timeout=10.0)
+
+        def call(k):
+            point = points[order[k % len(order)]]
+            chunks = client.stream_contact("demo", point[0], point[1], 0.03, 1.0, seed=k)
+            next(chunks)
+            latencies.append((time.perf_counter() - t0) * 1e3)
+            for _ in chunks:  # the rest, untimed
+                pass
     else:
         ctx = zmq.Context()
         sock = ctx.socket(zmq.DEALER)
@@ -101,7 +113,8 @@ def paced_client(endpoint: str, mode: str, rate: float, seconds: float, points, 
             time.sleep(slot - now)
         t0 = time.perf_counter()
         call(k)
-        latencies.append((time.perf_counter() - t0) * 1e3)
+        if mode != "stream":
+            latencies.append((time.perf_counter() - t0) * 1e3)
         k += 1
     out.put(latencies)
 
@@ -146,11 +159,16 @@ def run_clients(target, args_list) -> list:
 def measure(endpoint: str, mode: str, seconds: float, points) -> dict:
     lat = np.concatenate(run_clients(paced_client, [(endpoint, mode, RATE / CLIENTS, seconds, points, k) for k in range(CLIENTS)]))
     sparse = np.asarray(run_clients(paced_client, [(endpoint, mode, SPARSE_RATE, seconds, points, CLIENTS + 2)])[0])
+    figures = {}
+    if mode == "runtime":
+        first = np.asarray(run_clients(paced_client, [(endpoint, "stream", SPARSE_RATE, seconds, points, CLIENTS + 3)])[0])
+        figures = {"first chunk p50": float(np.median(first)), "first chunk p99": float(np.percentile(first, 99))}
     t0 = time.perf_counter()
     done = sum(run_clients(batch_client, [(endpoint, mode, seconds, points, CLIENTS + k) for k in range(2)]))
     elapsed = time.perf_counter() - t0
     return {"p50": float(np.median(lat)), "p99": float(np.percentile(lat, 99)), "n": lat.size,
-            "sparse p50": float(np.median(sparse)), "sparse p99": float(np.percentile(sparse, 99)), "throughput": done / elapsed}
+            "sparse p50": float(np.median(sparse)), "sparse p99": float(np.percentile(sparse, 99)), "throughput": done / elapsed,
+            **figures}
 
 
 def main() -> None:
@@ -196,6 +214,9 @@ def main() -> None:
     for key in ("sparse p50", "sparse p99"):
         print(f"| contact latency {key.split()[1]}, ms (1 client, one contact every {1e3 / SPARSE_RATE:.0f} ms) | {runtime[key]:.3f} | "
               f"{floor[key]:.3f} | {runtime[key] / floor[key]:.2f}x |")
+    for key in ("first chunk p50", "first chunk p99"):
+        print(f"| streamed contact, first 10 ms chunk {key.split()[2]}, ms (1 client, one contact every {1e3 / SPARSE_RATE:.0f} ms) | "
+              f"{runtime[key]:.3f} | | |")
     print(f"| contacts/s, batches of {BATCH} from 2 clients | {runtime['throughput']:.0f} | {floor['throughput']:.0f} | "
           f"{runtime['throughput'] / floor['throughput']:.2f}x |")
     print(f"| server resident memory, demo scene, MB | {rss_mb:.0f} | | |")
