@@ -70,7 +70,8 @@ def echo_server(endpoint: str, reply_bytes: int, ready) -> None:
 
 def paced_client(endpoint: str, mode: str, rate: float, seconds: float, points, seed: int, out) -> None:
     """Sends one request every 1/rate s (waiting for its reply), cycling through `points` in a
-    shuffled order, and reports latencies in ms (mode "stream": to the first chunk of a streamed contact)."""
+    shuffled order, and reports latencies in ms (mode "stream": to the first chunk of a streamed contact).
+    Each mode's call(k) returns the perf_counter time at which its reply counts as in."""
     from vaf.runtime.client import Client
 
     latencies = []
@@ -81,6 +82,7 @@ def paced_client(endpoint: str, mode: str, rate: float, seconds: float, points, 
         def call(k):
             point = points[order[k % len(order)]]
             client.contact("demo", point[0], point[1], 0.03, 1.0, seed=k)
+            return time.perf_counter()
     elif mode == "stream":
         client = Client(endpoint, timeout=10.0)
 
@@ -88,9 +90,10 @@ def paced_client(endpoint: str, mode: str, rate: float, seconds: float, points, 
             point = points[order[k % len(order)]]
             chunks = client.stream_contact("demo", point[0], point[1], 0.03, 1.0, seed=k)
             next(chunks)
-            latencies.append((time.perf_counter() - t0) * 1e3)
+            first = time.perf_counter()
             for _ in chunks:  # the rest, untimed
                 pass
+            return first
     else:
         ctx = zmq.Context()
         sock = ctx.socket(zmq.DEALER)
@@ -101,6 +104,7 @@ def paced_client(endpoint: str, mode: str, rate: float, seconds: float, points, 
         def call(k):
             sock.send(request)
             msgpack.unpackb(sock.recv())
+            return time.perf_counter()
 
     start = time.perf_counter() + 0.2
     k = 0
@@ -112,9 +116,7 @@ def paced_client(endpoint: str, mode: str, rate: float, seconds: float, points, 
         if slot > now:
             time.sleep(slot - now)
         t0 = time.perf_counter()
-        call(k)
-        if mode != "stream":
-            latencies.append((time.perf_counter() - t0) * 1e3)
+        latencies.append((call(k) - t0) * 1e3)
         k += 1
     out.put(latencies)
 

@@ -109,7 +109,7 @@ class OnnxRecipeModel:
                 raise ValueError(f"geometry: shape {geometry.shape}, expected ({len(features)}, {GEOMETRY_DIM})")
             if not np.all(np.isfinite(geometry)):
                 raise ValueError("geometry: NaN or infinite values")
-        # Only touched when needed: at one contact every numpy call costs about a microsecond.
+        # Prototypes gathered only when needed: at one contact each numpy call costs a few microseconds.
         similarity, nearest = self.nearest_prototype(features)
         replaced = similarity < self.ood_threshold
         if replaced.any():
