@@ -23,7 +23,25 @@ def build_parser() -> argparse.ArgumentParser:
     training_cli.register(sub)
     export_cli.register(sub)
     demo.register(sub)
+    show_defaults(parser)
     return parser
+
+
+def show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Appends "(default: X)" to the help of every option, in every subcommand, that has a default
+    its help does not already state, so `--help` answers what a run will use."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                show_defaults(subparser)
+        elif (action.option_strings and not _unset(action.default)
+              and "default" not in (action.help or "")):
+            action.help = f"{action.help or ''} (default: %(default)s)".lstrip()
+
+
+def _unset(default: object) -> bool:
+    # identity, not equality: a default of 0 or 0.0 is worth showing, False (a flag's) is not
+    return default is None or default is False or default is argparse.SUPPRESS or default == []
 
 
 def main(argv: list[str] | None = None) -> int:
