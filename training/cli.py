@@ -54,6 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--mel-stats-weight", type=float, default=0.0,
                    help="weight of the per-band log-mel statistics term (docs/generator.md); off by default: at 0.5 it "
                    "lowers the KL and costs a little FAD and pitch (docs/results.md)")
+    g.add_argument("--heard-material-weight", type=float, default=0.0,
+                   help="weight of the heard-material term: a material judge trained on the recordings first, frozen, "
+                   "asked to name each generated clip's material (docs/generator.md); off by default")
+    g.add_argument("--judge-epochs", type=int, default=10, help="with --heard-material-weight: the judge's training epochs")
     g.add_argument("--loss-modes", choices=("grid", "runtime"), default="grid",
                    help="what the loss hears: every grid bin, or the runtime recipe the model will ship (docs/generator.md)")
     g.add_argument("--views", type=int, default=16, help="views the hit features are lifted from")
@@ -151,6 +155,7 @@ def train_generator_command(args: argparse.Namespace) -> int:
                                       pitch_weight=args.pitch_weight, decay_weight=args.decay_weight,
                                       loss_modes=args.loss_modes, mel_weight=args.mel_weight,
                                       band_decay_weight=args.band_decay_weight, mel_stats_weight=args.mel_stats_weight,
+                                      heard_material_weight=args.heard_material_weight, judge_epochs=args.judge_epochs,
                                       model={"input": args.input, "feature_dim": encoders.dim, "geometry": args.geometry,
                                              "decay_law": args.decay_law, "decay_spread": args.decay_spread,
                                              "room": args.room})

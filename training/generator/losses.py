@@ -12,6 +12,7 @@ from torch import nn
 
 from vaf.runtime.preprocess import TARGET_RMS
 from vaf.training.encoders.logmel import LogMel
+from vaf.training.generator.judge import MaterialJudge
 from vaf.training.generator.room import RoomEnergy
 
 FFT_SIZES = (2048, 1024, 512, 256, 128)
@@ -45,6 +46,14 @@ def stft_magnitude(audio: torch.Tensor, n_fft: int) -> torch.Tensor:
     return torch.stft(audio, n_fft, hop_length=n_fft // 4, window=window, return_complex=True).abs()
 
 
+def heard_log_mel(audio: torch.Tensor, mel: LogMel, room: RoomEnergy | None = None) -> torch.Tensor:
+    """(B, T) -> (B, n_mels, frames) log-mel of the clip as heard in `room` (its expected energies per frame)."""
+    power = mel.power(audio)
+    if room is not None:
+        power = room.heard(power, mel.hop)
+    return mel.log_mel(power)
+
+
 class SpectralLoss(nn.Module):
     """Multi-resolution STFT loss (spectral convergence + log-magnitude L1 per FFT size, as in
     Parallel WaveGAN) plus an L1 on log-mel spectra; inputs are RMS-normalised first."""
@@ -65,10 +74,7 @@ class SpectralLoss(nn.Module):
             convergence = torch.linalg.norm(mt - mg, dim=(1, 2)) / (torch.linalg.norm(mt, dim=(1, 2)) + 1e-8)
             log_mag = (torch.log(mg + 1e-5) - torch.log(mt + 1e-5)).abs().mean(dim=(1, 2))
             loss = loss + (convergence + log_mag).mean()
-        power = self.mel.power(g)
-        if room is not None:
-            power = room.heard(power, self.mel.hop)
-        mel = (self.mel.log_mel(power) - self.mel(t)).abs().mean()
+        mel = (heard_log_mel(g, self.mel, room) - self.mel(t)).abs().mean()
         return loss / len(self.fft_sizes) + self.mel_weight * 0.1 * mel
 
 
@@ -84,10 +90,17 @@ def mel_statistics_loss(generated: torch.Tensor, target: torch.Tensor, mel: LogM
     its strike position cannot be matched; a band's level, spread and peak over the clip can, and they are
     what tells materials apart (the eval's material classifier reads these same statistics of the recordings,
     training/eval/generator.py)."""
-    power = mel.power(generated)
-    if room is not None:
-        power = room.heard(power, mel.hop)
-    return (mel_statistics(mel.log_mel(power)) - mel_statistics(mel(target))).abs().mean()
+    return (mel_statistics(heard_log_mel(generated, mel, room)) - mel_statistics(mel(target))).abs().mean()
+
+
+def heard_material_loss(generated: torch.Tensor, material: torch.Tensor, judge: MaterialJudge, mel: LogMel,
+                        room: RoomEnergy | None = None) -> torch.Tensor:
+    """Cross-entropy of a frozen material judge (training/generator/judge.py, trained on the recordings) on the
+    generated clips, preprocessed as the recordings were (RMS-normalised), against the struck material (B,)
+    class indices. The spectral terms compare a clip with its one recording; this asks that it sound like its
+    material to a listener who learnt materials from all of them."""
+    heard = heard_log_mel(generated * rms_scale(generated, room), mel, room)
+    return nn.functional.cross_entropy(judge(heard), material)
 
 
 def decay_curve_db(audio: torch.Tensor, hop: int = 64, floor_db: float = 60.0, room: RoomEnergy | None = None) -> torch.Tensor:

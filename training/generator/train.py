@@ -28,7 +28,9 @@ from vaf.runtime.encoders import DEFAULT_ENCODERS
 from vaf.training.checkpoints import check_resumable, resume, run_config, save_checkpoint
 from vaf.training.generator import synth
 from vaf.training.generator.data import HitSet, load_hits
-from vaf.training.generator.losses import SpectralLoss, band_decay_loss, decay_loss, mel_statistics_loss, rms
+from vaf.training.generator.judge import MaterialJudge, fit_material_judge, judge_accuracy
+from vaf.training.generator.losses import (SpectralLoss, band_decay_loss, decay_loss, heard_material_loss,
+                                           mel_statistics_loss, rms)
 from vaf.training.generator.models import RecipeConfig, RecipeNet, band_membership, build_generator, fold_modes
 
 NOISE_BANK = 64  # distinct noise seeds drawn from during training
@@ -51,16 +53,19 @@ class GeneratorTrainConfig:
     band_decay_weight: float = 4.0  # the decay-curve term per octave band (losses.band_decay_loss), docs/results.md
     mel_weight: float = 1.0  # the log-mel term inside the spectral loss (losses.SpectralLoss), relative to the STFT terms
     mel_stats_weight: float = 0.0  # per-band log-mel statistics over the clip (losses.mel_statistics_loss): opt-in, docs/results.md
+    heard_material_weight: float = 0.0  # a frozen material judge's cross-entropy on the clip (losses.heard_material_loss)
+    judge_epochs: int = 10  # with heard_material_weight: epochs of the judge's training on the recordings (judge.py)
     loss_modes: str = "grid"  # what the loss hears: every grid bin ("grid") or the runtime recipe ("runtime", models.fold_modes)
     model: dict = field(default_factory=lambda: asdict(RecipeConfig()))
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch < 2:
-            raise ValueError(f"epochs must be >= 1 and batch >= 2, got {self.epochs} and {self.batch}")
+        if self.epochs < 1 or self.batch < 2 or self.judge_epochs < 1:
+            raise ValueError(f"epochs and judge_epochs must be >= 1 and batch >= 2, got {self.epochs}, "
+                             f"{self.judge_epochs} and {self.batch}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         for name in ("loudness_weight", "material_weight", "pitch_weight", "decay_weight", "mel_weight", "band_decay_weight",
-                     "mel_stats_weight"):
+                     "mel_stats_weight", "heard_material_weight"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.loss_modes not in ("grid", "runtime"):
@@ -75,7 +80,8 @@ class GeneratorObjective:
 
     def __init__(self, hits: HitSet, config: RecipeConfig, loudness_weight: float, material_weight: float,
                  pitch_weight: float = 0.0, decay_weight: float = 0.0, loss_modes: str = "grid", mel_weight: float = 1.0,
-                 band_decay_weight: float = 0.0, mel_stats_weight: float = 0.0):
+                 band_decay_weight: float = 0.0, mel_stats_weight: float = 0.0, heard_material_weight: float = 0.0,
+                 judge: MaterialJudge | None = None):
         self.hits = hits
         self.config = config
         self.spectral = SpectralLoss(hits.sample_rate, mel_weight=mel_weight)
@@ -91,6 +97,9 @@ class GeneratorObjective:
         self.loudness_weight, self.material_weight, self.pitch_weight = loudness_weight, material_weight, pitch_weight
         self.decay_weight, self.band_decay_weight, self.mel_stats_weight = decay_weight, band_decay_weight, mel_stats_weight
         self.membership = band_membership(config.grid_bins, config.fold_bands) if loss_modes == "runtime" else None
+        if heard_material_weight > 0 and judge is None:
+            raise ValueError("heard_material_weight > 0 needs a material judge (judge.fit_material_judge)")
+        self.heard_material_weight, self.judge = heard_material_weight, judge
 
     def render(self, net: RecipeNet, index: torch.Tensor, noise_seeds: torch.Tensor) -> tuple[dict, torch.Tensor]:
         """The net's outputs for hits `index` and what the loss hears of them: (B, frames) rendered with each hit's contact."""
@@ -119,9 +128,13 @@ class GeneratorObjective:
         mel_stats = mel_statistics_loss(heard, self.targets[index], self.spectral.mel, room=room)
         loss = spectral + self.loudness_weight * loudness + self.material_weight * material + self.pitch_weight * pitch \
             + self.decay_weight * decay + self.band_decay_weight * band_decay + self.mel_stats_weight * mel_stats
-        return loss, {"spectral": spectral.item(), "loudness_ln": loudness.item(), "material_ce": material.item(),
-                      "pitch_ce": pitch.item(), "decay": decay.item(), "band_decay": band_decay.item(),
-                      "mel_stats": mel_stats.item()}
+        parts = {"spectral": spectral.item(), "loudness_ln": loudness.item(), "material_ce": material.item(),
+                 "pitch_ce": pitch.item(), "decay": decay.item(), "band_decay": band_decay.item(), "mel_stats": mel_stats.item()}
+        if self.judge is not None:
+            heard = heard_material_loss(audio, self.material[index], self.judge, self.spectral.mel, room=room)
+            loss = loss + self.heard_material_weight * heard
+            parts["heard_material_ce"] = heard.item()
+        return loss, parts
 
     @torch.no_grad()
     def evaluate(self, net: RecipeNet, limit: int = 512, batch: int = 64) -> dict:
@@ -153,13 +166,20 @@ def train_generator(dataset: str | Path | list[str | Path], out: str | Path, con
         raise ValueError(f"{', '.join(map(str, datasets))}: {len(train)} training hits, fewer than one batch of {config.batch}")
     net = build_generator(config.model)
     terms = {name: getattr(config, name) for name in ("loudness_weight", "material_weight", "pitch_weight", "decay_weight",
-                                                     "loss_modes", "mel_weight", "band_decay_weight", "mel_stats_weight")}
-    objective = GeneratorObjective(train, net.config, **terms)
-    held_out = GeneratorObjective(test, net.config, **terms)
+                                                     "loss_modes", "mel_weight", "band_decay_weight", "mel_stats_weight",
+                                                     "heard_material_weight")}
+    # frozen from the start: a resumed run loads its weights from the checkpoint instead of fitting them
+    judge = MaterialJudge(len(net.config.materials)).eval().requires_grad_(False) if config.heard_material_weight > 0 else None
+    objective = GeneratorObjective(train, net.config, **terms, judge=judge)
+    held_out = GeneratorObjective(test, net.config, **terms, judge=judge)
+    judged = {"judge": judge} if judge is not None else {}  # saved and resumed with the network
+    if judge is not None and not checkpoint.exists():  # resuming: the checkpoint holds the judge the run started with
+        fit_material_judge(judge, objective.targets, objective.material, objective.spectral.mel, config.judge_epochs,
+                           seed=config.seed, progress=progress)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(train) // config.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1)
-    start, history = resume(checkpoint, run, gen, model=net, opt=opt, sched=sched)
+    start, history = resume(checkpoint, run, gen, model=net, opt=opt, sched=sched, **judged)
     bar = tqdm(range(start, config.epochs), desc="generator", unit="epoch", disable=not progress, initial=start,
                total=config.epochs)
     for epoch in bar:
@@ -178,7 +198,7 @@ def train_generator(dataset: str | Path | list[str | Path], out: str | Path, con
         entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "held_out": held_out.evaluate(net)}
         history.append(entry)
         bar.set_postfix(loss=f"{entry['loss']:.3f}", held_out_spectral=f"{entry['held_out']['spectral']:.3f}")
-        save_checkpoint(checkpoint, run, epoch + 1, history, gen, model=net, opt=opt, sched=sched)
+        save_checkpoint(checkpoint, run, epoch + 1, history, gen, model=net, opt=opt, sched=sched, **judged)
     prototypes, threshold = feature_prototypes(train.features, seed=config.seed)
     torch.save({"model": net.state_dict(), "config": asdict(config), "encoders": str(encoders), "prototypes": prototypes,
                 "ood_threshold": threshold}, out / "generator.pt")
@@ -187,6 +207,9 @@ def train_generator(dataset: str | Path | list[str | Path], out: str | Path, con
     law = net.damping_law()
     if law is not None:
         report["damping_law"] = law  # {material: (alpha 1/s, beta s)}, to set beside runtime/materials.py
+    if judged:  # how well the judge the generator learnt from hears the held-out recordings
+        report["material_judge_held_out_accuracy"] = judge_accuracy(judge, held_out.targets, held_out.material,
+                                                                    held_out.spectral.mel)
     room = net.learnt_room()
     if room is not None:
         report["room"] = room  # {rt60_s, direct_to_reverb_db}, to set beside the world's recording room
