@@ -71,26 +71,12 @@ def test_the_term_joins_the_loss_at_its_weight_and_needs_a_judge(tiny_hits, tiny
         GeneratorTrainConfig(judge_epochs=0)
 
 
-def test_the_term_moves_the_generated_clips_towards_their_material(tiny_hits, tiny_recipe, tiny_judge):
+def test_the_term_moves_the_generated_clips_towards_their_material(term_after_steps, tiny_recipe, tiny_judge):
     """The same 30 steps from the same start, without and with the term: with it, the frozen judge hears
     the generated clips as their material more surely; the judge's weights do not move."""
-    train, _ = tiny_hits
-    index = torch.arange(min(16, len(train)))
     judge_before = [p.clone() for p in tiny_judge.parameters()]
-
-    def heard_after(weight: float) -> tuple[float, float]:
-        torch.manual_seed(0)
-        net = build_generator(tiny_recipe).eval()
-        objective = GeneratorObjective(train, net.config, 0.0, 0.0, heard_material_weight=weight, judge=tiny_judge)
-        opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-        before = objective(net, index, index % 8)[1]["heard_material_ce"]
-        for _ in range(30):
-            loss, _ = objective(net, index, index % 8)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        return before, objective(net, index, index % 8)[1]["heard_material_ce"]
-
+    heard_after = lambda w: term_after_steps(tiny_recipe, "heard_material_ce", heard_material_weight=w,  # noqa: E731
+                                             judge=tiny_judge)
     (start, without), (same_start, with_term) = heard_after(0.0), heard_after(20.0)
     assert start == same_start
     assert with_term < 0.8 * without, (start, without, with_term)

@@ -107,26 +107,11 @@ def test_the_pitch_term_moves_the_gain_to_where_the_recording_rings(tiny_hits, t
     assert np.mean(target[np.arange(len(index)), gains.argmax(axis=1)] > 0.05) > 0.7
 
 
-def test_the_decay_term_pulls_decays_towards_the_recordings(tiny_hits, tiny_recipe):
+def test_the_decay_term_pulls_decays_towards_the_recordings(term_after_steps, tiny_recipe):
     """The same 30 steps from the same start, without and with the decay term: with it, the generated
     decays end closer to the recordings' (the spectral terms alone move them too, less). Free decays: the
     term's own pull, not what the material's damping law lets 30 steps do."""
-    train, _ = tiny_hits
-    index = torch.arange(min(16, len(train)))
-
-    def decay_after(weight: float) -> tuple[float, float]:
-        torch.manual_seed(0)
-        net = build_generator({**tiny_recipe, "decay_law": "free"}).eval()
-        objective = GeneratorObjective(train, net.config, 0.0, 0.0, decay_weight=weight)
-        opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-        before = objective(net, index, index % 8)[1]["decay"]
-        for _ in range(30):
-            loss, _ = objective(net, index, index % 8)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        return before, objective(net, index, index % 8)[1]["decay"]
-
+    decay_after = lambda w: term_after_steps({**tiny_recipe, "decay_law": "free"}, "decay", decay_weight=w)  # noqa: E731
     (start, without), (same_start, with_term) = decay_after(0.0), decay_after(20.0)
     assert start == same_start
     assert with_term < 0.8 * without, (start, without, with_term)
