@@ -6,20 +6,12 @@ import argparse
 import subprocess
 import sys
 
-from vaf.cli import build_parser
-
-
-def all_subparsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, subparser in action.choices.items():
-                yield path + (name,), subparser
-                yield from all_subparsers(subparser, path + (name,))
+from vaf.cli import build_parser, subcommands
 
 
 def test_every_subcommand_help_formats_and_names_its_defaults():
     parser = build_parser()
-    commands = dict(all_subparsers(parser))
+    commands = dict(subcommands(parser))
     assert ("train", "generator") in commands and ("serve",) in commands
     for path, subparser in commands.items():
         subparser.format_help()  # a stray '%' in a help string would raise here

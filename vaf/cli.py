@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 
 import vaf
 
@@ -27,16 +28,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def subcommands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every subcommand's parser below `parser`, depth first, with its path of names (("train", "generator"), ...)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, subparser in action.choices.items():
+                yield path + (name,), subparser
+                yield from subcommands(subparser, path + (name,))
+
+
 def show_defaults(parser: argparse.ArgumentParser) -> None:
     """Appends "(default: X)" to the help of every option, in every subcommand, that has a default
     its help does not already state, so `--help` answers what a run will use."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for subparser in action.choices.values():
-                show_defaults(subparser)
-        elif (action.option_strings and not _unset(action.default)
-              and "default" not in (action.help or "")):
-            action.help = f"{action.help or ''} (default: %(default)s)".lstrip()
+    for _, each in [((), parser), *subcommands(parser)]:
+        for action in each._actions:
+            if action.option_strings and not _unset(action.default) and "default" not in (action.help or ""):
+                action.help = f"{action.help or ''} (default: %(default)s)".lstrip()
 
 
 def _unset(default: object) -> bool:

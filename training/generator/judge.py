@@ -42,8 +42,7 @@ def fit_material_judge(judge: MaterialJudge, clips: torch.Tensor, labels: torch.
     """Trains `judge` in place on preprocessed recordings, clips: (N, T) float32; labels: (N,) class
     indices; then freezes it (eval mode, no gradients to its weights). The global random stream is
     left as it was, so a run's generator starts from the same weights with or without a judge."""
-    with torch.no_grad():
-        log_mels = torch.cat([mel(clips[i : i + 256]) for i in range(0, len(clips), 256)])
+    log_mels = log_mels_of(clips, mel)
     judge.level_mean.fill_(log_mels.mean().item())
     judge.level_std.fill_(log_mels.std().item())
     with torch.random.fork_rng():
@@ -68,5 +67,12 @@ def fit_material_judge(judge: MaterialJudge, clips: torch.Tensor, labels: torch.
 @torch.no_grad()
 def judge_accuracy(judge: MaterialJudge, clips: torch.Tensor, labels: torch.Tensor, mel: LogMel) -> float:
     """Share of clips (N, T) the judge names right (labels (N,) class indices)."""
-    predicted = torch.cat([judge(mel(clips[i : i + 256])).argmax(dim=-1) for i in range(0, len(clips), 256)])
+    log_mels = log_mels_of(clips, mel)
+    predicted = torch.cat([judge(log_mels[i : i + 256]).argmax(dim=-1) for i in range(0, len(log_mels), 256)])
     return float((predicted == labels).float().mean())
+
+
+@torch.no_grad()
+def log_mels_of(clips: torch.Tensor, mel: LogMel, chunk: int = 256) -> torch.Tensor:
+    """(N, T) clips -> (N, n_mels, frames), `chunk` clips at a time (the STFT's working memory stays small)."""
+    return torch.cat([mel(clips[i : i + chunk]) for i in range(0, len(clips), chunk)])
