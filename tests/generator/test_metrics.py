@@ -42,12 +42,17 @@ def test_frechet_distance_is_zero_for_the_same_set_and_grows_with_a_shift():
     assert ev.frechet_distance(x, x + 1.0) == pytest.approx(8.0, rel=0.01)  # |mean shift|^2
 
 
-def test_material_classifier_learns_separable_materials():
+@pytest.mark.parametrize("hidden", [0, ev.MLP_JUDGE_HIDDEN])
+def test_material_classifier_learns_separable_materials(hidden):
     rng = np.random.default_rng(0)
-    clips = np.stack([ev.finish_clip(_tone(f, d), RATE) for f, d in
-                      [(rng.uniform(200, 400), 60) for _ in range(20)] + [(rng.uniform(2000, 4000), 5) for _ in range(20)]])
+    tones = lambda low, high, decay: [(rng.uniform(low, high), decay) for _ in range(20)]  # noqa: E731
+    clips = np.stack([ev.finish_clip(_tone(f, d), RATE) for f, d in tones(200, 400, 60) + tones(2000, 4000, 5)])
     labels = np.array(["wood"] * 20 + ["steel"] * 20)
-    assert ev.MaterialClassifier(clips, labels, RATE, steps=200).accuracy(clips, labels) == 1.0
+    judge = ev.MaterialClassifier(clips, labels, RATE, hidden=hidden, steps=200)
+    assert judge.accuracy(clips, labels) == 1.0
+    unseen = np.stack([ev.finish_clip(_tone(f, d), RATE) for f, d in tones(250, 350, 60) + tones(2500, 3500, 5)])
+    assert judge.accuracy(unseen, labels) == 1.0
+    assert judge.accuracy(unseen, labels[::-1]) == 0.0  # it names materials, not the order of the clips
 
 
 def test_the_same_subpart_oracle_never_returns_the_hit_itself(tiny_hits):
@@ -126,3 +131,22 @@ def test_mel_statistics_loss_hears_level_and_spectrum_not_when():
     backwards = ring.flip(-1)  # the same frames in the opposite order: frame by frame, nothing alike
     bright = torch.tensor(_tone(440.0, 8.0) + 0.2 * _tone(7000.0, 12.0) + hiss)[None]
     assert mel_statistics_loss(backwards, ring, mel).item() < 0.01 < 0.1 < mel_statistics_loss(bright, ring, mel).item()
+
+
+def test_the_evaluation_scores_every_method_with_both_judges(tiny_hits, tiny_generator, tiny_encoders, tiny_dataset):
+    """`vaf eval generator`'s whole path on the tiny world: a trained model, retrieval, physics and the oracle
+    scored on the held-out hits; the table has a row per method and a column per judge."""
+    train, test = tiny_hits
+    report = ev.evaluate_generator(tiny_dataset, tiny_generator[1], train, test, tiny_encoders)
+    assert report["hits"] == len(test) and 0 < report["recordings_material_acc_mlp"] <= 1
+    methods = report["methods"]
+    assert any(name.startswith("nearest-neighbour") for name in methods) and len(methods) >= 4
+    for name, m in methods.items():
+        assert all(np.isfinite(m[k]) for k in ("ssim", "psnr_db", "kl", "fad_own", "cents_median")), name
+        assert 0 <= m["material_acc"] <= 1 and 0 <= m["material_acc_mlp"] <= 1, name
+    physics = next(m for name, m in methods.items() if name.startswith("physics ground truth, dry"))
+    retrieval = next(m for name, m in methods.items() if name.startswith("nearest-neighbour"))
+    assert physics["cents_median"] < retrieval["cents_median"]  # the exact modes find the pitch; another hit's clip does not
+    assert retrieval["fad_own"] < physics["fad_own"]  # retrieval returns real recordings
+    table = ev.results_table(report, "vaf eval generator --dataset tiny")
+    assert "material acc., MLP judge" in table and table.count("\n| ") == len(methods) + 1

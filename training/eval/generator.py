@@ -20,7 +20,9 @@ clips are clean, so the spectral gate is skipped for them). Metrics, per hit the
   -5 and -25 dB (-5 and -15 dB if the clip does not fall 25 dB);
 - material accuracy: a logistic-regression classifier on log-mel statistics, trained on the
   recordings of the training scenes, applied to the generated clips (its accuracy on the held-out
-  recordings themselves is the ceiling, reported as "recordings").
+  recordings themselves is the ceiling, reported as "recordings"); beside it, the same for a
+  one-hidden-layer MLP on the same statistics, a stronger judge whose verdict a small change of
+  spectral shape moves less (docs/results.md, 2026-11-29 evening).
 """
 
 from __future__ import annotations
@@ -130,9 +132,13 @@ def mel_statistics(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 
 
 class MaterialClassifier:
-    """Multinomial logistic regression on standardised mel statistics (torch, full batch)."""
+    """A material judge on standardised mel statistics (torch, full batch): multinomial logistic regression
+    (``hidden=0``, the eval's judge since 2026-11-24), or one hidden ReLU layer of ``hidden`` units with dropout,
+    a stronger second opinion (it names ~93% of world150's held-out recordings against the linear ~88%; a
+    small change in spectral shape can cross the linear judge's wood/plastic/cardboard boundaries, docs/results.md)."""
 
-    def __init__(self, clips: np.ndarray, materials: np.ndarray, sample_rate: int, steps: int = 500, seed: int = 0):
+    def __init__(self, clips: np.ndarray, materials: np.ndarray, sample_rate: int, hidden: int = 0, steps: int = 500,
+                 seed: int = 0):
         x = mel_statistics(clips, sample_rate)
         self.sample_rate = sample_rate
         self.mean, self.std = x.mean(axis=0), x.std(axis=0) + 1e-6
@@ -140,23 +146,33 @@ class MaterialClassifier:
         torch.manual_seed(seed)
         xt = torch.tensor((x - self.mean) / self.std, dtype=torch.float32)
         yt = torch.tensor([self.classes.index(m) for m in materials])
-        self.linear = torch.nn.Linear(x.shape[1], len(self.classes))
-        opt = torch.optim.Adam(self.linear.parameters(), lr=0.05, weight_decay=1e-4)
+        if hidden:
+            self.net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(), torch.nn.Dropout(0.2),
+                                           torch.nn.Linear(hidden, len(self.classes)))
+            opt = torch.optim.Adam(self.net.parameters(), lr=3e-3, weight_decay=1e-3)
+        else:
+            self.net = torch.nn.Linear(x.shape[1], len(self.classes))
+            opt = torch.optim.Adam(self.net.parameters(), lr=0.05, weight_decay=1e-4)
         for _ in range(steps):
-            loss = torch.nn.functional.cross_entropy(self.linear(xt), yt)
+            loss = torch.nn.functional.cross_entropy(self.net(xt), yt)
             opt.zero_grad()
             loss.backward()
             opt.step()
+        self.net.eval()
 
     def accuracy(self, clips: np.ndarray, materials: np.ndarray) -> float:
         x = torch.tensor((mel_statistics(clips, self.sample_rate) - self.mean) / self.std, dtype=torch.float32)
         with torch.no_grad():
-            predicted = self.linear(x).argmax(dim=1).numpy()
+            predicted = self.net(x).argmax(dim=1).numpy()
         return float(np.mean([self.classes[p] == m for p, m in zip(predicted, materials)]))
 
 
-def score(method: Clips, reference: HitSet, encoders: OnnxEncoders, classifier: MaterialClassifier,
+MLP_JUDGE_HIDDEN = 256
+
+
+def score(method: Clips, reference: HitSet, encoders: OnnxEncoders, judges: tuple[MaterialClassifier, MaterialClassifier],
           reference_embeddings: np.ndarray) -> dict:
+    """Every metric of one method's clips against the recordings; judges: (linear, MLP) material classifiers."""
     rate = reference.sample_rate
     gen_power, ref_power = mel_power(method.audio, rate), mel_power(reference.targets, rate)
     ssims, psnrs, kls, cents, t60_ms = [], [], [], [], []
@@ -176,7 +192,8 @@ def score(method: Clips, reference: HitSet, encoders: OnnxEncoders, classifier: 
         "fad_own": frechet_distance(embeddings, reference_embeddings),
         "cents_median": float(np.median(cents)),
         "t60_ms_median": float(np.nanmedian(t60_ms)),
-        "material_acc": classifier.accuracy(method.audio, reference.material),
+        "material_acc": judges[0].accuracy(method.audio, reference.material),
+        "material_acc_mlp": judges[1].accuracy(method.audio, reference.material),
         "ms_per_hit": method.ms_per_hit,
     }
 
@@ -186,17 +203,18 @@ def results_table(report: dict, command: str) -> str:
         f"### Impact-sound generation, {time.strftime('%Y-%m-%d')}",
         "",
         f"`{command}` — {report['hits']} held-out hits in {report['scenes']} test scenes of `{report['dataset']}`; "
-        f"training scenes: {report['train_hits']} hits. Material classifier on the recordings themselves: "
-        f"{100 * report['recordings_material_acc']:.1f}%.",
+        f"training scenes: {report['train_hits']} hits. Material judges on the recordings themselves: "
+        f"linear {100 * report['recordings_material_acc']:.1f}%, MLP {100 * report['recordings_material_acc_mlp']:.1f}%.",
         "",
         "| method | log-mel SSIM ↑ | PSNR dB ↑ | KL ↓ | FAD (own encoder) ↓ | dominant freq. error, cents ↓ | T60 error, ms ↓ "
-        "| material acc. ↑ | ms per hit |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| material acc. ↑ | material acc., MLP judge ↑ | ms per hit |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, m in report["methods"].items():
         ms = "" if m["ms_per_hit"] is None else f"{m['ms_per_hit']:.3f}"
         lines.append(f"| {name} | {m['ssim']:.3f} | {m['psnr_db']:.2f} | {m['kl']:.3f} | {m['fad_own']:.3f} | "
-                     f"{m['cents_median']:.0f} | {m['t60_ms_median']:.0f} | {100 * m['material_acc']:.1f}% | {ms} |")
+                     f"{m['cents_median']:.0f} | {m['t60_ms_median']:.0f} | {100 * m['material_acc']:.1f}% | "
+                     f"{100 * m['material_acc_mlp']:.1f}% | {ms} |")
     return "\n".join(lines)
 
 
@@ -315,7 +333,8 @@ def physics_clips(hits: HitSet, room: Room | None = None) -> list[Clips]:
 def evaluate_generator(dataset: str | Path, model_dir: str | Path, train: HitSet, test: HitSet, encoders: OnnxEncoders,
                        baselines: dict[str, Clips] | None = None) -> dict:
     """Scores the shipped-path model in `model_dir` and the given baseline clips on `test`."""
-    classifier = MaterialClassifier(train.targets, train.material, train.sample_rate)
+    judges = (MaterialClassifier(train.targets, train.material, train.sample_rate),
+              MaterialClassifier(train.targets, train.material, train.sample_rate, hidden=MLP_JUDGE_HIDDEN))
     reference = np.concatenate([encoders.embed_audio(test.targets[i : i + 256]) for i in range(0, len(test), 256)])
     from vaf.runtime.recipe_model import OnnxRecipeModel
 
@@ -328,6 +347,7 @@ def evaluate_generator(dataset: str | Path, model_dir: str | Path, train: HitSet
         "hits": len(test),
         "train_hits": len(train),
         "model": str(model_dir),
-        "recordings_material_acc": classifier.accuracy(test.targets, test.material),
-        "methods": {m.name: score(m, test, encoders, classifier, reference) for m in methods},
+        "recordings_material_acc": judges[0].accuracy(test.targets, test.material),
+        "recordings_material_acc_mlp": judges[1].accuracy(test.targets, test.material),
+        "methods": {m.name: score(m, test, encoders, judges, reference) for m in methods},
     }
