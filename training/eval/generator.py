@@ -170,9 +170,9 @@ class MaterialClassifier:
 MLP_JUDGE_HIDDEN = 256
 
 
-def score(method: Clips, reference: HitSet, encoders: OnnxEncoders, judges: tuple[MaterialClassifier, MaterialClassifier],
+def score(method: Clips, reference: HitSet, encoders: OnnxEncoders, judges: dict[str, MaterialClassifier],
           reference_embeddings: np.ndarray) -> dict:
-    """Every metric of one method's clips against the recordings; judges: (linear, MLP) material classifiers."""
+    """Every metric of one method's clips against the recordings; judges: report key -> material classifier."""
     rate = reference.sample_rate
     gen_power, ref_power = mel_power(method.audio, rate), mel_power(reference.targets, rate)
     ssims, psnrs, kls, cents, t60_ms = [], [], [], [], []
@@ -192,8 +192,7 @@ def score(method: Clips, reference: HitSet, encoders: OnnxEncoders, judges: tupl
         "fad_own": frechet_distance(embeddings, reference_embeddings),
         "cents_median": float(np.median(cents)),
         "t60_ms_median": float(np.nanmedian(t60_ms)),
-        "material_acc": judges[0].accuracy(method.audio, reference.material),
-        "material_acc_mlp": judges[1].accuracy(method.audio, reference.material),
+        **{key: judge.accuracy(method.audio, reference.material) for key, judge in judges.items()},
         "ms_per_hit": method.ms_per_hit,
     }
 
@@ -333,8 +332,8 @@ def physics_clips(hits: HitSet, room: Room | None = None) -> list[Clips]:
 def evaluate_generator(dataset: str | Path, model_dir: str | Path, train: HitSet, test: HitSet, encoders: OnnxEncoders,
                        baselines: dict[str, Clips] | None = None) -> dict:
     """Scores the shipped-path model in `model_dir` and the given baseline clips on `test`."""
-    judges = (MaterialClassifier(train.targets, train.material, train.sample_rate),
-              MaterialClassifier(train.targets, train.material, train.sample_rate, hidden=MLP_JUDGE_HIDDEN))
+    judges = {"material_acc": MaterialClassifier(train.targets, train.material, train.sample_rate),
+              "material_acc_mlp": MaterialClassifier(train.targets, train.material, train.sample_rate, hidden=MLP_JUDGE_HIDDEN)}
     reference = np.concatenate([encoders.embed_audio(test.targets[i : i + 256]) for i in range(0, len(test), 256)])
     from vaf.runtime.recipe_model import OnnxRecipeModel
 
@@ -347,7 +346,6 @@ def evaluate_generator(dataset: str | Path, model_dir: str | Path, train: HitSet
         "hits": len(test),
         "train_hits": len(train),
         "model": str(model_dir),
-        "recordings_material_acc": judges[0].accuracy(test.targets, test.material),
-        "recordings_material_acc_mlp": judges[1].accuracy(test.targets, test.material),
+        **{f"recordings_{key}": judge.accuracy(test.targets, test.material) for key, judge in judges.items()},
         "methods": {m.name: score(m, test, encoders, judges, reference) for m in methods},
     }
