@@ -43,6 +43,7 @@ from vaf.training.encoders.logmel import LogMel
 from vaf.training.generator.data import HitSet
 
 DYNAMIC_RANGE_DB = 60.0
+MLP_JUDGE_HIDDEN = 256  # the second material judge's hidden units
 
 
 @dataclass
@@ -165,9 +166,6 @@ class MaterialClassifier:
         with torch.no_grad():
             predicted = self.net(x).argmax(dim=1).numpy()
         return float(np.mean([self.classes[p] == m for p, m in zip(predicted, materials)]))
-
-
-MLP_JUDGE_HIDDEN = 256
 
 
 def score(method: Clips, reference: HitSet, encoders: OnnxEncoders, judges: dict[str, MaterialClassifier],
