@@ -5,7 +5,8 @@
 On the embedded demo scene with the embedded model (or an exported one, e.g. the same network
 with another runtime recipe: `vaf export generator --modes-out/--fold-bands`), one contact at a
 time as the server does:
-1. features -> recipe: OnnxRecipeModel.predict on one (3, D) query (onnxruntime, 1 thread);
+1. features -> recipe: OnnxRecipeModel.predict on one (3, D) query, with the spot's segment geometry
+   for models that read it (onnxruntime, 1 thread);
 2. the whole generator step on a spot hit for the first time (feature-field query at the surface
    point + predict), and on a spot hit before (the scene's memo, docs/generator.md);
 3. rendering the recipes alone (0.5 s at 48 kHz, native synthesizer), and the first-hit step plus
@@ -49,13 +50,18 @@ def main() -> None:
     _, found = scene.feature_field.query(scene.surface.points)
     index = rng.choice(np.nonzero(found)[0], size=args.contacts)  # spots some view saw
     features, _ = scene.feature_field.query(scene.surface.points[index])
+    geometry = None
+    if model.geometry:  # the struck segments' extents and the hit's place, as RealtimeGenerator passes them
+        labels = scene.surface.labels[index]
+        geometry = scene.geometry.describe(labels[:, 0], labels[:, 1], scene.surface.points[index])
     excitation = Excitation.from_materials(0.05, 1.5, "wood", "wood")
 
     def first_hit(i: int):
         scene.memo.clear()
         return realtime.generate(scene, index[i : i + 1])
 
-    rows = {"features -> recipe (onnxruntime)": timed(lambda i: model.predict(features[i : i + 1]), args.contacts),
+    rows = {"features -> recipe (onnxruntime)": timed(
+        lambda i: model.predict(features[i : i + 1], None if geometry is None else geometry[i : i + 1]), args.contacts),
             "realtime step, first hit on a spot (field query + predict)": timed(first_hit, args.contacts)}
     realtime.generate(scene, np.unique(index))  # every spot hit once
     rows["realtime step, spot hit before (memo)"] = timed(lambda i: realtime.generate(scene, index[i : i + 1]), args.contacts)
