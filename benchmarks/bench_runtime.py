@@ -1,6 +1,6 @@
 """Runtime server figures against a raw pyzmq echo floor, in one run (record in docs/benchmarks.md).
 
-    .venv/bin/python benchmarks/bench_runtime.py [--seconds 10]
+    .venv/bin/python benchmarks/bench_runtime.py [--seconds 10] [--generator-model DIR]
 
 1. Latency: 8 client processes send contacts at 500/s in total (paced), each waiting for the
    complete 0.5 s 48 kHz s16 audio (Client.contact, decoded to numpy). p50/p99. The contacts
@@ -180,13 +180,17 @@ def main() -> None:
     parser.add_argument("--spots", type=int, default=0, help="distinct surface samples the paced contacts land on (0: all)")
     parser.add_argument("--warm", default="auto", choices=["auto", "always", "never"],
                         help="the server's --warm (auto, its default, warms the demo scene: every spot generated at load)")
+    parser.add_argument("--generator-model", default=None,
+                        help="the server's --generator-model: an exported generator folder (default: the embedded one)")
     args = parser.parse_args()
     points = demo_points(args.spots)
     point = points[0]
 
     endpoint = free_endpoint()
     cmd = [sys.executable, "-m", "vaf", "serve", "--bind", endpoint, "--scene", "demo", "--log-level", "warning"]
-    server = subprocess.Popen(cmd + (["--workers", str(args.workers)] if args.workers else []) + ["--warm", args.warm])
+    cmd += ["--workers", str(args.workers)] if args.workers else []
+    cmd += ["--generator-model", args.generator_model] if args.generator_model else []
+    server = subprocess.Popen(cmd + ["--warm", args.warm])
     from vaf.runtime.client import Client
 
     with Client(endpoint, timeout=60.0) as c:
