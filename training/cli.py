@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="'patch': the seed's local-RGB-patch variant, a baseline for `vaf eval generator --local`")
     g.add_argument("--geometry", action="store_true",
                    help="also read the struck segments' size and the hit's place on its subpart, measured on the scene's "
-                   "Gaussians (docs/generator.md; off by default: see docs/results.md)")
+                   "Gaussians (docs/generator.md); off by default, on in the shipped model")
     g.add_argument("--decay-law", choices=("rayleigh", "free"), default="rayleigh",
                    help="'rayleigh' (default): each bin decays by the struck material's damping law, learnt per material, "
                    "within a factor exp(+-decay spread); 'free': each bin's decay its own (docs/generator.md)")
@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "lowers the KL and costs a little FAD and pitch (docs/results.md)")
     g.add_argument("--heard-material-weight", type=float, default=0.0,
                    help="weight of the heard-material term: a material judge trained on the recordings first, frozen, "
-                   "asked to name each generated clip's material (docs/generator.md); off by default")
+                   "asked to name each generated clip's material (docs/generator.md); off by default, 0.1 in the shipped model")
     g.add_argument("--judge-epochs", type=int, default=10, help="with --heard-material-weight: the judge's training epochs")
     g.add_argument("--loss-modes", choices=("grid", "runtime"), default="grid",
                    help="what the loss hears: every grid bin, or the runtime recipe the model will ship (docs/generator.md)")

@@ -16,7 +16,7 @@ import torch
 from vaf.runtime.recipe_model import OnnxRecipeModel
 from vaf.training.generator.data import load_hits
 from vaf.training.generator.losses import rms_normalise
-from vaf.training.generator.models import RecipeConfig, RuntimeRecipe, build_generator
+from vaf.training.generator.models import GEOMETRY_LN_RANGE, RecipeConfig, RuntimeRecipe, build_generator
 from vaf.training.generator.train import (GeneratorObjective, GeneratorTrainConfig, bin_energy_share,
                                           feature_prototypes, load_generator, train_generator)
 
@@ -186,6 +186,23 @@ def test_onnx_matches_torch(tiny_generator, tiny_hits):
     got = OnnxRecipeModel.load(runtime).run(features, geometry)
     for name, e, g in zip(("freq", "decay", "gain", "noise", "material"), expected, got):
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-6 * np.abs(e).max(), err_msg=name)
+
+
+def test_segments_beyond_the_worlds_sizes_sound_like_the_largest_it_knows(tiny_generator, tiny_hits):
+    """A 50 m segment (an unsplit imported capture) is read as a 5 m one, in the exported ONNX model as in
+    torch, while sizes within the range still change the recipe."""
+    folder, runtime = tiny_generator
+    model, net = OnnxRecipeModel.load(runtime), load_generator(folder / "generator.pt")
+    features = np.repeat(tiny_hits[1].features[:1], 3, axis=0)
+    geometry = np.repeat(tiny_hits[1].geometry[:1], 3, axis=0)
+    geometry[:, :6] = np.array([[np.log(50.0)], [GEOMETRY_LN_RANGE[1]], [np.log(0.5)]], np.float32)  # every extent
+    freq, _, gain, _, _ = model.run(features, geometry)
+    np.testing.assert_array_equal(freq[0], freq[1])
+    np.testing.assert_array_equal(gain[0], gain[1])
+    assert not np.allclose(freq[1], freq[2]) or not np.allclose(gain[1], gain[2])
+    with torch.no_grad():
+        torch_freq = RuntimeRecipe(net)(torch.tensor(features), torch.tensor(geometry))[0].numpy()
+    np.testing.assert_allclose(freq, torch_freq, rtol=1e-4)
 
 
 def test_export_can_ship_a_cheaper_or_richer_recipe(tiny_generator, tiny_encoders, tiny_hits, tmp_path):

@@ -39,6 +39,10 @@ from vaf.training.generator.room import RoomEnergy
 
 # ln(extent / 1 m) spans about -7 (1 mm) to 1 (3 m); centred on 10 cm for the network
 GEOMETRY_CENTRE, GEOMETRY_SPREAD = math.log(0.1), 2.0
+# Extents are read within 0.5 mm..5 m, a margin around the sounding world's (1.1 mm board thickness to 4.6 m
+# floors on world150): a larger segment (an imported capture not yet split into parts is one 10 m segment)
+# sounds like the largest thing the network learnt, not like an extrapolation.
+GEOMETRY_LN_RANGE = (math.log(5e-4), math.log(5.0))
 # where every material's learnt damping law starts: alpha 1/s, beta s (between wood's and steel's, runtime/materials.py)
 RAYLEIGH_START = (10.0, 3e-7)
 # where the learnt room starts: RT60 s, direct-to-reverb dB. Wet: the decay curves learn it, and a room that has
@@ -142,7 +146,7 @@ class RecipeNet(nn.Module):
         if self.config.geometry:
             if geometry is None:
                 raise ValueError(f"this generator reads geometry (B, {GEOMETRY_DIM}): pass describe()'s rows")
-            extents, place = geometry[:, :EXTENT_DIMS], geometry[:, EXTENT_DIMS:]
+            extents, place = geometry[:, :EXTENT_DIMS].clamp(*GEOMETRY_LN_RANGE), geometry[:, EXTENT_DIMS:]
             x = torch.cat([x, (extents - GEOMETRY_CENTRE) / GEOMETRY_SPREAD, 4.0 * place], dim=-1)
         h = self.inp(x)
         for block in self.blocks:
