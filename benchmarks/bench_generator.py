@@ -62,7 +62,8 @@ def main() -> None:
 
     rows = {"features -> recipe (onnxruntime)": timed(
         lambda i: model.predict(features[i : i + 1], None if geometry is None else geometry[i : i + 1]), args.contacts),
-            "realtime step, first hit on a spot (field query + predict)": timed(first_hit, args.contacts)}
+            f"realtime step, first hit on a spot (field query{' + segment geometry' if model.geometry else ''} + predict)":
+                timed(first_hit, args.contacts)}
     realtime.generate(scene, np.unique(index))  # every spot hit once
     rows["realtime step, spot hit before (memo)"] = timed(lambda i: realtime.generate(scene, index[i : i + 1]), args.contacts)
     recipes = [source.recipe for source in realtime.generate(scene, index)]

@@ -40,8 +40,8 @@ from vaf.training.generator.room import RoomEnergy
 # ln(extent / 1 m) spans about -7 (1 mm) to 1 (3 m); centred on 10 cm for the network
 GEOMETRY_CENTRE, GEOMETRY_SPREAD = math.log(0.1), 2.0
 # Extents are read within 0.5 mm..5 m, a margin around the sounding world's (1.1 mm board thickness to 4.6 m
-# floors on world150): a larger segment (an imported capture not yet split into parts is one 10 m segment)
-# sounds like the largest thing the network learnt, not like an extrapolation.
+# floors on world150): a larger segment (e.g. an imported capture not yet split into parts, one segment the size
+# of the room) sounds like the largest thing the network learnt, not like an extrapolation.
 GEOMETRY_LN_RANGE = (math.log(5e-4), math.log(5.0))
 # where every material's learnt damping law starts: alpha 1/s, beta s (between wood's and steel's, runtime/materials.py)
 RAYLEIGH_START = (10.0, 3e-7)
