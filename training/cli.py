@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -144,8 +145,6 @@ def eval_localize_command(args: argparse.Namespace) -> int:
 
 
 def train_generator_command(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from vaf.runtime.encoders import DEFAULT_ENCODERS, OnnxEncoders
     from vaf.training.generator.train import GeneratorTrainConfig, train_generator
 
@@ -204,38 +203,54 @@ def train_diffusion_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _recipe_inputs(model_dir: str) -> str:
+def _recipe_folder(path: str | Path) -> Path:
+    """A recipe model's folder: the folder itself, or a training run's runtime/ (runs/NAME -> runs/NAME/runtime)."""
+    from vaf.runtime.recipe_model import MANIFEST
+
+    folder = Path(path)
+    if not (folder / MANIFEST).is_file() and (folder / "runtime" / MANIFEST).is_file():
+        return folder / "runtime"
+    return folder
+
+
+def _checked_recipe_model(folder: Path, encoders):
+    """The model in `folder`, if it was trained on `encoders`' features (ValueError naming both otherwise)."""
     from vaf.runtime.recipe_model import OnnxRecipeModel
 
-    return "features + size & place" if OnnxRecipeModel.load(model_dir).geometry else "features"
+    model = OnnxRecipeModel.load(folder)
+    if model.encoders != encoders.fingerprint:
+        raise ValueError(f"{folder}: trained on the features of encoders {model.encoders}, but --encoders "
+                         f"{encoders.path} are {encoders.fingerprint}: pass the encoders it was trained with")
+    return model
 
 
 def eval_generator_command(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import numpy as np
 
     from vaf.runtime.encoders import DEFAULT_ENCODERS, OnnxEncoders
-    from vaf.runtime.recipe_model import DEFAULT_GENERATOR, MANIFEST
-    from vaf.training.eval.generator import diffusion_clips, evaluate_generator, net_clips, results_table
+    from vaf.runtime.recipe_model import DEFAULT_GENERATOR
+    from vaf.training.eval.generator import diffusion_clips, evaluate_generator, net_clips, realtime_clips, results_table
     from vaf.training.generator.data import load_hits
 
     try:
-        model = Path(args.model) if args.model else DEFAULT_GENERATOR
-        if not (model / MANIFEST).is_file() and (model / "runtime" / MANIFEST).is_file():
-            model = model / "runtime"
+        # every model and checkpoint is checked before the minutes of reading hits
         encoders = OnnxEncoders.load(args.encoders or DEFAULT_ENCODERS)
+        model = _recipe_folder(args.model or DEFAULT_GENERATOR)
+        _checked_recipe_model(model, encoders)
+        compared = {folder: _checked_recipe_model(folder, encoders) for folder in map(_recipe_folder, args.compare)}
+        for flag, checkpoint in (("--local", args.local), ("--diffusion", args.diffusion)):
+            if checkpoint is not None and not Path(checkpoint).is_file():
+                raise FileNotFoundError(f"{flag} {checkpoint}: no such file")
         train = load_hits(args.dataset, "train", encoders.path, args.views, cache=args.cache)
         test = load_hits(args.dataset, "test", encoders.path, args.views, cache=args.cache)
         if args.limit is not None and args.limit < len(test):
             test = test.subset(np.sort(np.random.default_rng(0).permutation(len(test))[: args.limit]))
         baselines = {}
-        for other in args.compare:
-            from vaf.training.eval.generator import realtime_clips
-
-            folder = Path(other).parent if Path(other).name == "runtime" else Path(other)  # runs/NAME/runtime -> NAME
-            for k, clips in enumerate(realtime_clips(other, test, f"real-time, {folder.name} ({_recipe_inputs(other)})")):
-                baselines[f"{other}#{k}"] = clips
+        for folder, other in compared.items():
+            run = folder.parent if folder.name == "runtime" else folder  # runs/NAME/runtime -> NAME
+            inputs = "features + size & place" if other.geometry else "features"
+            for k, clips in enumerate(realtime_clips(folder, test, f"real-time, {run.name} ({inputs})")):
+                baselines[f"{folder}#{k}"] = clips
         if args.local:
             baselines["local"] = net_clips("local RGB patch (seed's 'local' variant)", args.local, test)
         if args.diffusion:

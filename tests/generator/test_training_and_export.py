@@ -261,6 +261,16 @@ def test_train_and_eval_generator_cli(tiny_dataset, tiny_encoders, tmp_path):
     manifest = json.loads((out / "runtime" / "generator.json").read_text())
     assert manifest["encoders"] == tiny_encoders.fingerprint and "vaf train generator" in manifest["source"]["command"]
     assert manifest["modes"] == 40 and manifest["fold_bands"] == 8  # the defaults
+    # models are checked before any hit is read: a dataset that is not there is never reached
+    other = tmp_path / "other_encoders_model"
+    shutil.copytree(out / "runtime", other)
+    (other / "generator.json").write_text(json.dumps({**manifest, "encoders": "0123456789abcdef"}))
+    nowhere = str(tmp_path / "no_dataset")
+    for flags, named in ((["--compare", str(tmp_path / "no_model")], "no_model"),
+                         (["--compare", str(other)], "0123456789abcdef"),
+                         (["--local", str(tmp_path / "no_local.pt")], "--local")):
+        r = run("eval", "generator", "--dataset", nowhere, "--model", str(out), "--encoders", str(tiny_encoders.path), *flags)
+        assert r.returncode == 2 and named in r.stderr and "no_dataset" not in r.stderr, r.stderr
     results = tmp_path / "results.md"
     results.write_text("# kept\n")
     r = run("eval", "generator", "--dataset", str(tiny_dataset), "--model", str(out), "--encoders", str(tiny_encoders.path),
