@@ -137,7 +137,7 @@ def test_the_evaluation_scores_every_method_with_both_judges(tiny_hits, tiny_gen
     """`vaf eval generator`'s whole path on the tiny world: a trained model, retrieval, physics and the oracle
     scored on the held-out hits; the table has a row per method and a column per judge."""
     train, test = tiny_hits
-    report = ev.evaluate_generator(tiny_dataset, tiny_generator[1], train, test, tiny_encoders)
+    report = ev.evaluate_generator(tiny_dataset, tiny_generator[1], train, test, tiny_encoders, progress=False)
     assert report["hits"] == len(test) and 0 < report["recordings_material_acc_mlp"] <= 1
     methods = report["methods"]
     assert any(name.startswith("nearest-neighbour") for name in methods) and len(methods) >= 4

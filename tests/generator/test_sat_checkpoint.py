@@ -166,7 +166,7 @@ def test_evaluation_samples_a_model_at_another_rate(tiny_hits, tmp_path):
     model = load_pretrained(FIXTURE / "model_config.json", FIXTURE / "model.ckpt", feature_dim=train.features.shape[2])
     train_diffusion(train.targets[:8], train.features[:8], tmp_path, init=model, epochs=1, batch=4, progress=False,
                     sample_rate=train.sample_rate)
-    clips = diffusion_clips(tmp_path / "diffusion.pt", test, steps=2)
+    clips = diffusion_clips(tmp_path / "diffusion.pt", test, steps=2, progress=False)
     assert clips.audio.shape == test.targets.shape and np.isfinite(clips.audio).all()
     rms = np.sqrt(np.mean(clips.audio.astype(np.float64) ** 2, axis=1))
     assert np.all((np.abs(rms - 0.01) < 1e-4) | (rms == 0))

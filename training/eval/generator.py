@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from scipy.linalg import sqrtm
 from scipy.ndimage import gaussian_filter
+from tqdm import tqdm
 
 from vaf.runtime.encoders import OnnxEncoders
 from vaf.runtime.preprocess import finish_clip, resample
@@ -288,14 +289,15 @@ def same_subpart_clips(hits: HitSet) -> Clips:
     return Clips("another recording of the same subpart (oracle)", hits.targets[pick])
 
 
-def diffusion_clips(checkpoint: str | Path, hits: HitSet, steps: int = 50, cfg_scale: float = 6.0, batch: int = 64) -> Clips:
+def diffusion_clips(checkpoint: str | Path, hits: HitSet, steps: int = 50, cfg_scale: float = 6.0, batch: int = 64,
+                    progress: bool = True) -> Clips:
     """The diffusion path's model (tiny or pretrained) sampled for every hit (DDIM, `steps`, CFG `cfg_scale`), finished like a recording."""
     from vaf.training.generator.diffusion import load_diffusion
 
     model = load_diffusion(checkpoint)
     frames = hits.targets.shape[1]
     clips, t0 = [], time.perf_counter()
-    for i in range(0, len(hits), batch):
+    for i in tqdm(range(0, len(hits), batch), desc="diffusion samples", unit="batch", disable=not progress):
         audio = model.sample(torch.tensor(hits.features[i : i + batch]), steps, cfg_scale, seed=i).numpy()
         clips += [finish_clip(resample(a, model.sample_rate, hits.sample_rate)[:frames], hits.sample_rate) for a in audio]
     ms = 1e3 * (time.perf_counter() - t0) / len(hits)
@@ -328,7 +330,7 @@ def physics_clips(hits: HitSet, room: Room | None = None) -> list[Clips]:
 
 
 def evaluate_generator(dataset: str | Path, model_dir: str | Path, train: HitSet, test: HitSet, encoders: OnnxEncoders,
-                       baselines: dict[str, Clips] | None = None) -> dict:
+                       baselines: dict[str, Clips] | None = None, progress: bool = True) -> dict:
     """Scores the shipped-path model in `model_dir` and the given baseline clips on `test`."""
     judges = {"material_acc": MaterialClassifier(train.targets, train.material, train.sample_rate),
               "material_acc_mlp": MaterialClassifier(train.targets, train.material, train.sample_rate, hidden=MLP_JUDGE_HIDDEN)}
@@ -345,5 +347,6 @@ def evaluate_generator(dataset: str | Path, model_dir: str | Path, train: HitSet
         "train_hits": len(train),
         "model": str(model_dir),
         **{f"recordings_{key}": judge.accuracy(test.targets, test.material) for key, judge in judges.items()},
-        "methods": {m.name: score(m, test, encoders, judges, reference) for m in methods},
+        "methods": {m.name: score(m, test, encoders, judges, reference)
+                    for m in tqdm(methods, desc="scoring", unit="method", disable=not progress)},
     }
