@@ -103,6 +103,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--limit", type=int, default=None, help="score a random subset of this many held-out hits")
     gen.add_argument("--cache", default=None)
     gen.add_argument("--results", default=None, help="append the table to this markdown file (e.g. docs/results.md)")
+    gen.add_argument("--pitch-by-kind", action="store_true",
+                     help="also tabulate each method's median dominant-frequency error per struck part kind")
     gen.set_defaults(run=eval_generator_command)
 
 
@@ -229,7 +231,8 @@ def eval_generator_command(args: argparse.Namespace) -> int:
 
     from vaf.runtime.encoders import DEFAULT_ENCODERS, OnnxEncoders
     from vaf.runtime.recipe_model import DEFAULT_GENERATOR
-    from vaf.training.eval.generator import diffusion_clips, evaluate_generator, net_clips, realtime_clips, results_table
+    from vaf.training.eval.generator import (diffusion_clips, evaluate_generator, net_clips, pitch_by_kind_table,
+                                             realtime_clips, results_table)
     from vaf.training.generator.data import load_hits
 
     try:
@@ -260,6 +263,8 @@ def eval_generator_command(args: argparse.Namespace) -> int:
         print(f"vaf eval generator: {e}", file=sys.stderr)
         return 2
     table = results_table(report, " ".join(["vaf", "eval", "generator"] + sys.argv[3:]))
+    if args.pitch_by_kind:
+        table += "\n\nMedian dominant-frequency error, cents, per struck part kind:\n\n" + pitch_by_kind_table(report)
     print(table)
     if args.results:
         with open(args.results, "a") as f:

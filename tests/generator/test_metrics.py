@@ -150,3 +150,8 @@ def test_the_evaluation_scores_every_method_with_both_judges(tiny_hits, tiny_gen
     assert retrieval["fad_own"] < physics["fad_own"]  # retrieval returns real recordings
     table = ev.results_table(report, "vaf eval generator --dataset tiny")
     assert "material acc., MLP judge" in table and table.count("\n| ") == len(methods) + 1
+    # per part kind: the rows partition the hits, and the pooled row is the headline median
+    by_kind = ev.pitch_by_kind_table(report, min_hits=2)
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in by_kind.splitlines()[2:]]
+    assert sum(int(r[1]) for r in rows[:-1]) == len(test) and rows[-1][:2] == ["all", str(len(test))]
+    assert [float(c) for c in rows[-1][2:]] == [round(m["cents_median"]) for m in methods.values()]
