@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from vaf.runtime.recipe_model import OnnxRecipeModel
+from vaf.runtime.segment_geometry import EXTENT_DIMS
 from vaf.training.generator.data import load_hits
 from vaf.training.generator.losses import rms_normalise
 from vaf.training.generator.models import GEOMETRY_LN_RANGE, RecipeConfig, RuntimeRecipe, build_generator
@@ -195,7 +196,7 @@ def test_segments_beyond_the_worlds_sizes_sound_like_the_largest_it_knows(tiny_g
     model, net = OnnxRecipeModel.load(runtime), load_generator(folder / "generator.pt")
     features = np.repeat(tiny_hits[1].features[:1], 3, axis=0)
     geometry = np.repeat(tiny_hits[1].geometry[:1], 3, axis=0)
-    geometry[:, :6] = np.array([[np.log(50.0)], [GEOMETRY_LN_RANGE[1]], [np.log(0.5)]], np.float32)  # every extent
+    geometry[:, :EXTENT_DIMS] = np.array([[np.log(50.0)], [GEOMETRY_LN_RANGE[1]], [np.log(0.5)]], np.float32)
     freq, _, gain, _, _ = model.run(features, geometry)
     np.testing.assert_array_equal(freq[0], freq[1])
     np.testing.assert_array_equal(gain[0], gain[1])

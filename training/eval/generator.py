@@ -220,7 +220,8 @@ def results_table(report: dict, command: str) -> str:
 def pitch_by_kind_table(report: dict, min_hits: int = 10) -> str:
     """Median dominant-frequency error (cents) of every method per struck part kind ("wood table/top") with at
     least `min_hits` held-out hits, most hits first; the rest pooled. Where the world's own recipe ("physics
-    ground truth") is itself far off, the part's dominant mode is decided by the recording's room and noise."""
+    ground truth") is itself far off, the recording room's random response decides which of the part's modes
+    dominates (docs/results.md, 2026-11-29 late night)."""
     kinds = np.asarray(report["kinds"])
     names, counts = np.unique(kinds, return_counts=True)
     order = np.argsort(-counts, kind="stable")
