@@ -105,6 +105,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--results", default=None, help="append the table to this markdown file (e.g. docs/results.md)")
     gen.add_argument("--pitch-by-kind", action="store_true",
                      help="also tabulate each method's median dominant-frequency error per struck part kind")
+    gen.add_argument("--listen", default=None, metavar="DIR",
+                     help="also write a listening set to DIR (new or empty): the recording and every method's clip of "
+                     "--listen-hits held-out hits as WAVs, with an index.md")
+    gen.add_argument("--listen-hits", type=int, default=24, help="hits in the listening set, materials in turn (default: 24)")
     gen.set_defaults(run=eval_generator_command)
 
 
@@ -233,6 +237,7 @@ def eval_generator_command(args: argparse.Namespace) -> int:
     from vaf.runtime.recipe_model import DEFAULT_GENERATOR
     from vaf.training.eval.generator import (diffusion_clips, evaluate_generator, net_clips, pitch_by_kind_table,
                                              realtime_clips, results_table)
+    from vaf.training.eval.listening import check_listening_folder
     from vaf.training.generator.data import load_hits
 
     try:
@@ -244,6 +249,10 @@ def eval_generator_command(args: argparse.Namespace) -> int:
         for flag, checkpoint in (("--local", args.local), ("--diffusion", args.diffusion)):
             if checkpoint is not None and not Path(checkpoint).is_file():
                 raise FileNotFoundError(f"{flag} {checkpoint}: no such file")
+        if args.listen is not None:
+            check_listening_folder(args.listen)
+            if args.listen_hits < 1:
+                raise ValueError(f"--listen-hits must be at least 1, got {args.listen_hits}")
         train = load_hits(args.dataset, "train", encoders.path, args.views, cache=args.cache)
         test = load_hits(args.dataset, "test", encoders.path, args.views, cache=args.cache)
         if args.limit is not None and args.limit < len(test):
@@ -258,8 +267,9 @@ def eval_generator_command(args: argparse.Namespace) -> int:
             baselines["local"] = net_clips("local RGB patch (seed's 'local' variant)", args.local, test)
         if args.diffusion:
             baselines["diffusion"] = diffusion_clips(args.diffusion, test)
-        report = evaluate_generator(args.dataset, model, train, test, encoders, baselines)
-    except (ValueError, FileNotFoundError) as e:
+        report = evaluate_generator(args.dataset, model, train, test, encoders, baselines, listen=args.listen,
+                                    listen_hits=args.listen_hits)
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"vaf eval generator: {e}", file=sys.stderr)
         return 2
     table = results_table(report, " ".join(["vaf", "eval", "generator"] + sys.argv[3:]))
@@ -269,4 +279,6 @@ def eval_generator_command(args: argparse.Namespace) -> int:
     if args.results:
         with open(args.results, "a") as f:
             f.write("\n" + table + "\n")
+    if args.listen:
+        print(f"listening set: {Path(args.listen) / 'index.md'}")
     return 0

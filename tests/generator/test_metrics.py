@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from vaf.training.eval import generator as ev
 
@@ -133,11 +136,15 @@ def test_mel_statistics_loss_hears_level_and_spectrum_not_when():
     assert mel_statistics_loss(backwards, ring, mel).item() < 0.01 < 0.1 < mel_statistics_loss(bright, ring, mel).item()
 
 
-def test_the_evaluation_scores_every_method_with_both_judges(tiny_hits, tiny_generator, tiny_encoders, tiny_dataset):
+def test_the_evaluation_scores_every_method_with_both_judges(tiny_hits, tiny_generator, tiny_encoders, tiny_dataset,
+                                                            tmp_path):
     """`vaf eval generator`'s whole path on the tiny world: a trained model, retrieval, physics and the oracle
-    scored on the held-out hits; the table has a row per method and a column per judge."""
+    scored on the held-out hits; the table has a row per method and a column per judge; the listening set holds
+    what was scored."""
     train, test = tiny_hits
-    report = ev.evaluate_generator(tiny_dataset, tiny_generator[1], train, test, tiny_encoders, progress=False)
+    listen = tmp_path / "listen"
+    report = ev.evaluate_generator(tiny_dataset, tiny_generator[1], train, test, tiny_encoders, progress=False,
+                                   listen=listen, listen_hits=5)
     assert report["hits"] == len(test) and 0 < report["recordings_material_acc_mlp"] <= 1
     methods = report["methods"]
     assert any(name.startswith("nearest-neighbour") for name in methods) and len(methods) >= 4
@@ -155,3 +162,55 @@ def test_the_evaluation_scores_every_method_with_both_judges(tiny_hits, tiny_gen
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in by_kind.splitlines()[2:]]
     assert sum(int(r[1]) for r in rows[:-1]) == len(test) and rows[-1][:2] == ["all", str(len(test))]
     assert [float(c) for c in rows[-1][2:]] == [round(m["cents_median"]) for m in methods.values()]
+    _check_listening_set(listen, report, test, 5)
+
+
+def _check_listening_set(folder, report, test, count):
+    """Each hit's folder: the recording, then every scored method in the table's order, at one gain whose loudest
+    clip peaks at -1 dBFS; index.md gives each clip's per-hit scores."""
+    from vaf.runtime.wav import read_wav
+    from vaf.training.eval.listening import PEAK
+
+    methods = list(report["methods"])
+    hits = sorted(p for p in folder.iterdir() if p.is_dir())
+    assert len(hits) == min(count, len(test))
+    index = (folder / "index.md").read_text()
+    for hit in hits:
+        wavs = sorted(hit.glob("*.wav"))
+        assert [w.name[:2] for w in wavs] == [f"{k:02d}" for k in range(len(methods) + 1)]
+        assert wavs[0].name == "00_recording.wav" and hit.name in index
+        heard = [read_wav(w) for w in wavs]
+        assert all(rate == test.sample_rate for _, rate in heard)
+        assert max(float(np.abs(a).max()) for a, _ in heard) == pytest.approx(PEAK, abs=1e-3)
+        # the recording is one of the held-out targets, scaled: it names which hit this folder is
+        recording = heard[0][0]
+        match = [i for i, t in enumerate(test.targets) if np.corrcoef(t, recording)[0, 1] > 0.999]
+        assert len(match) == 1 and str(test.kind[match[0]]) in index
+        for name, m in report["methods"].items():
+            assert f"| {name} | {m['per_hit']['cents'][match[0]]:.0f} | {m['per_hit']['ssim'][match[0]]:.3f} |" in index
+        assert Image.open(hit / "spectrograms.png").height % len(wavs) == 0  # a row a file
+
+
+def test_the_spectrogram_sheet_puts_a_row_per_clip_and_low_bands_at_the_bottom():
+    from vaf.training.eval.listening import spectrogram_sheet
+
+    sheet = np.asarray(Image.open(io.BytesIO(spectrogram_sheet([_tone(200.0, 4.0), _tone(6000.0, 4.0)], RATE))))
+    low, high = np.split(sheet.sum(axis=2), 2)  # two rows of equal height
+    brightest = lambda row: int(np.argmax(row[:, 40:].sum(axis=1)))  # noqa: E731  (past the label margin)
+    assert brightest(low) > 0.7 * len(low) and brightest(high) < 0.5 * len(high)
+
+
+def test_a_listening_set_takes_the_materials_in_turn_and_never_overwrites(tmp_path):
+    from vaf.training.eval.listening import check_listening_folder, pick_hits
+
+    materials = np.array(["wood"] * 20 + ["steel"] * 3 + ["glass"])
+    picked = pick_hits(materials, 5)
+    assert len(set(picked)) == 5 and set(materials[picked[:3]]) == {"wood", "steel", "glass"}
+    assert sorted(pick_hits(materials, 100)) == list(range(len(materials)))  # all of them, once
+    assert check_listening_folder(tmp_path / "new") == tmp_path / "new"
+    kept = tmp_path / "used" / "notes.txt"
+    kept.parent.mkdir()
+    kept.write_text("mine")
+    with pytest.raises(FileExistsError, match="nothing was overwritten"):
+        check_listening_folder(kept.parent)
+    assert kept.read_text() == "mine"

@@ -269,7 +269,8 @@ def test_train_and_eval_generator_cli(tiny_dataset, tiny_encoders, tmp_path):
     nowhere = str(tmp_path / "no_dataset")
     for flags, named in ((["--compare", str(tmp_path / "no_model")], "no_model"),
                          (["--compare", str(other)], "0123456789abcdef"),
-                         (["--local", str(tmp_path / "no_local.pt")], "--local")):
+                         (["--local", str(tmp_path / "no_local.pt")], "--local"),
+                         (["--listen", str(out)], "--listen")):  # a folder with files in it
         r = run("eval", "generator", "--dataset", nowhere, "--model", str(out), "--encoders", str(tiny_encoders.path), *flags)
         assert r.returncode == 2 and named in r.stderr and "no_dataset" not in r.stderr, r.stderr
     results = tmp_path / "results.md"

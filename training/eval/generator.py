@@ -171,7 +171,8 @@ class MaterialClassifier:
 
 def score(method: Clips, reference: HitSet, encoders: OnnxEncoders, judges: dict[str, MaterialClassifier],
           reference_embeddings: np.ndarray) -> dict:
-    """Every metric of one method's clips against the recordings; judges: report key -> material classifier."""
+    """Every metric of one method's clips against the recordings; judges: report key -> material classifier.
+    "per_hit" holds the SSIM and the dominant-frequency error (cents) of each hit, in the order of `reference`."""
     rate = reference.sample_rate
     gen_power, ref_power = mel_power(method.audio, rate), mel_power(reference.targets, rate)
     ssims, psnrs, kls, cents, t60_ms = [], [], [], [], []
@@ -193,7 +194,7 @@ def score(method: Clips, reference: HitSet, encoders: OnnxEncoders, judges: dict
         "t60_ms_median": float(np.nanmedian(t60_ms)),
         **{key: judge.accuracy(method.audio, reference.material) for key, judge in judges.items()},
         "ms_per_hit": method.ms_per_hit,
-        "cents": [float(c) for c in cents],
+        "per_hit": {"ssim": [float(v) for v in ssims], "cents": [float(c) for c in cents]},
     }
 
 
@@ -233,7 +234,7 @@ def pitch_by_kind_table(report: dict, min_hits: int = 10) -> str:
     methods = report["methods"]
     lines = ["| part kind | hits | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
     for name, mask in rows:
-        cells = [f"{np.median(np.asarray(m['cents'])[mask]):.0f}" for m in methods.values()]
+        cells = [f"{np.median(np.asarray(m['per_hit']['cents'])[mask]):.0f}" for m in methods.values()]
         lines.append(f"| {name} | {int(mask.sum())} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -352,8 +353,10 @@ def physics_clips(hits: HitSet, room: Room | None = None) -> list[Clips]:
 
 
 def evaluate_generator(dataset: str | Path, model_dir: str | Path, train: HitSet, test: HitSet, encoders: OnnxEncoders,
-                       baselines: dict[str, Clips] | None = None, progress: bool = True) -> dict:
-    """Scores the shipped-path model in `model_dir` and the given baseline clips on `test`."""
+                       baselines: dict[str, Clips] | None = None, progress: bool = True, listen: str | Path | None = None,
+                       listen_hits: int = 24) -> dict:
+    """Scores the shipped-path model in `model_dir` and the given baseline clips on `test`; with `listen`, also writes
+    `listen_hits` of the hits heard through every method there (training/eval/listening.py)."""
     judges = {"material_acc": MaterialClassifier(train.targets, train.material, train.sample_rate),
               "material_acc_mlp": MaterialClassifier(train.targets, train.material, train.sample_rate, hidden=MLP_JUDGE_HIDDEN)}
     reference = np.concatenate([encoders.embed_audio(test.targets[i : i + 256]) for i in range(0, len(test), 256)])
@@ -362,6 +365,12 @@ def evaluate_generator(dataset: str | Path, model_dir: str | Path, train: HitSet
     room = OnnxRecipeModel.load(model_dir).room
     methods = [*realtime_clips(model_dir, test), retrieval_clips(train, test), *(baselines or {}).values(),
                *physics_clips(test, room), same_subpart_clips(test)]
+    scores = {m.name: score(m, test, encoders, judges, reference)
+              for m in tqdm(methods, desc="scoring", unit="method", disable=not progress)}
+    if listen is not None:
+        from vaf.training.eval.listening import write_listening_set
+
+        write_listening_set(listen, methods, test, scores, listen_hits, f"Scored with the model in `{model_dir}`.")
     return {
         "dataset": str(dataset),
         "scenes": len(set(test.scene)),
@@ -370,6 +379,5 @@ def evaluate_generator(dataset: str | Path, model_dir: str | Path, train: HitSet
         "model": str(model_dir),
         "kinds": [str(k) for k in test.kind],
         **{f"recordings_{key}": judge.accuracy(test.targets, test.material) for key, judge in judges.items()},
-        "methods": {m.name: score(m, test, encoders, judges, reference)
-                    for m in tqdm(methods, desc="scoring", unit="method", disable=not progress)},
+        "methods": scores,
     }
