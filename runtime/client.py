@@ -100,7 +100,8 @@ def pcm_array(reply: dict) -> np.ndarray:
 
 def contact_message(scene_id: str, position: Sequence[float], normal: Sequence[float], impulse: float, speed: float,
                     **options: Any) -> dict:
-    """A contact map (without v/op/id); options: striker, striker_radius, sample_rate, format, stream, duration, seed, gain, generator."""
+    """A contact map (without v/op/id); options: striker, striker_radius, sample_rate, format, stream, duration, seed, gain, generator,
+    detune, room (docs/protocol.md)."""
     m = {"scene_id": scene_id, "position": [float(x) for x in position], "normal": [float(x) for x in normal],
          "impulse": float(impulse), "speed": float(speed)}
     m.update({k: v for k, v in options.items() if v is not None})

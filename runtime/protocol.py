@@ -24,6 +24,7 @@ MAX_MESSAGE_BYTES = 1 << 20  # larger requests get a too_large error
 HARD_MESSAGE_BYTES = 16 << 20  # ZMQ_MAXMSGSIZE: larger frames drop the connection
 MAX_BATCH = 256  # contacts per "contacts" request
 MAX_DURATION_S = 4.0
+MAX_DETUNE = 0.1  # the native synthesizer's limit: each mode within +-10 % of its frequency
 SAMPLE_RATES = (8000, 192000)
 FORMATS = ("s16", "f32")
 GENERATORS = ("auto", "baked", "realtime", "physics")  # what a contact may ask for; auto = the first that fits
@@ -180,7 +181,8 @@ def field_vec3(m: dict, key: str, path: str | None = None, nonzero: bool = False
 class ContactRequest:
     """A collision to sound. position, normal: scene coordinates (metres; normal points out of the
     struck surface); impulse: N*s; speed: relative normal speed, m/s; striker: material name or
-    None for the server default; duration: seconds of audio; room: the room to hear it in, None for dry."""
+    None for the server default; duration: seconds of audio; detune: each mode's frequency is scaled by 1 + detune u,
+    u in [-1, 1) drawn from the seed (0: the recipe's frequencies); room: the room to hear it in, None for dry."""
 
     id: int
     scene_id: str
@@ -197,6 +199,7 @@ class ContactRequest:
     seed: int | None
     gain: float
     generator: str
+    detune: float = 0.0
     room: Room | None = None
 
     @property
@@ -227,6 +230,7 @@ class ContactRequest:
             seed=field_uint(m, "seed", 0, MAX_ID, None, p("seed")) if m.get("seed") is not None else None,
             gain=field_number(m, "gain", 0.0, 100.0, 1.0, p("gain")),
             generator=field_str(m, "generator", GENERATORS, "auto", p("generator")),
+            detune=field_number(m, "detune", 0.0, MAX_DETUNE, 0.0, p("detune")),
             room=_room(m.get("room"), p("room")),
         )
 

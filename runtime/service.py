@@ -308,7 +308,7 @@ class Service:
         # Streams first: their opening chunk is what a game waits for.
         for job in [j for j in jobs if j.request.stream]:
             yield from self._stream(scene, job, started)
-        # The rest in one native call per (rate, length, format, gain, dry or not): one game frame, one call.
+        # The rest in one native call per (rate, length, format, gain, detune, dry or not): one game frame, one call.
         whole: dict[tuple, list] = defaultdict(list)
         for job in jobs:
             r = job.request
@@ -319,10 +319,10 @@ class Service:
                 self.stats.contacts += 1
                 self.stats.record_latency((time.perf_counter() - started) * 1e3)
             else:
-                whole[(r.sample_rate, r.frames, r.format, r.gain, r.room is None)].append(job)
-        for (rate, frames, fmt, gain, dry), batch in whole.items():
+                whole[(r.sample_rate, r.frames, r.format, r.gain, r.detune, r.room is None)].append(job)
+        for (rate, frames, fmt, gain, detune, dry), batch in whole.items():
             pcm = render_batch([j.source.recipe for j in batch], [j.excitation for j in batch], [j.seed for j in batch],
-                               rate, frames, gain=gain, format=fmt if dry else "f32")
+                               rate, frames, detune=detune, gain=gain, format=fmt if dry else "f32")
             for job, samples in zip(batch, pcm):
                 yield self._audio(scene, job, 0, True, samples if dry else self._in_room(job, samples), started)
                 self.stats.contacts += 1
@@ -356,7 +356,8 @@ class Service:
         if s.clip is not None:
             samples = render_baked(s.clip, s.clip_rate, s.rms_per_impulse, job.excitation, r.sample_rate, r.frames, r.gain, fmt)
         else:
-            samples = render(s.recipe, job.excitation, r.sample_rate, r.frames, seed=job.seed, gain=r.gain, format=fmt)
+            samples = render(s.recipe, job.excitation, r.sample_rate, r.frames, seed=job.seed, detune=r.detune, gain=r.gain,
+                             format=fmt)
         return samples if r.room is None else Service._in_room(job, samples)
 
     @staticmethod
@@ -374,7 +375,7 @@ class Service:
             whole = self._whole(job)
             chunks = (whole[a:b] for a, b in zip(edges, edges[1:]))
         else:
-            v = voice(job.source.recipe, job.excitation, r.sample_rate, seed=job.seed, gain=r.gain)
+            v = voice(job.source.recipe, job.excitation, r.sample_rate, seed=job.seed, detune=r.detune, gain=r.gain)
             chunks = (v.render(b - a, r.format) for a, b in zip(edges, edges[1:]))
         last = len(edges) - 2
         for seq, samples in enumerate(chunks):

@@ -87,6 +87,8 @@ def contact(**overrides) -> dict:
         (contact(scene_id="atlantis"), "unknown_scene", "scene_id"),
         (contact(position=[9.0, 9.0, 9.0]), "off_surface", "position"),
         (contact(generator="diffusion"), "bad_field", "generator"),
+        (contact(detune=0.5), "bad_field", "detune"),
+        (contact(detune=-0.01), "bad_field", "detune"),
         (contact(room=0.3), "bad_field", "room"),
         (contact(room={}), "missing_field", "room.rt60_s"),
         (contact(room={"rt60_s": 30.0}), "bad_field", "room.rt60_s"),

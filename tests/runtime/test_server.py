@@ -119,6 +119,31 @@ def test_a_room_adds_its_tail_to_the_dry_contact(client):
     assert np.array_equal(s16.pcm, np.rint(np.clip(wet.pcm, -1, 1) * 32767).astype(np.int16))
 
 
+def test_detune_varies_repeated_hits_within_its_range(client):
+    """`detune` moves each mode by at most that fraction, drawn from the seed: the native render with the same seed
+    and detune, alike whole, streamed and batched; another seed, another draw."""
+    point, normal, i = surface_point("ceramic")
+    hit = dict(impulse=0.04, speed=1.5, striker="steel", format="f32", generator="physics")
+    a = BUNDLE.acoustics
+    u = a.unit[i]
+    recipe = ImpactRecipe(a.freq_hz[u], a.decay_per_s[u], a.gains[i], *(float(x) for x in a.noise[u]))
+    excitation = Excitation.from_materials(0.04, 1.5, "steel", "ceramic")
+    plain = client.contact("demo", point, normal, seed=11, **hit).pcm
+    varied = [client.contact("demo", point, normal, seed=s, detune=0.02, **hit).pcm for s in (11, 12)]
+    assert np.array_equal(varied[0], render(recipe, excitation, 48000, 24000, seed=11, detune=0.02))
+    assert not np.array_equal(varied[0], plain) and not np.array_equal(varied[0], varied[1])
+    streamed = np.concatenate(list(client.stream_contact("demo", point, normal, seed=11, detune=0.02, **hit)))
+    batched = client.contacts([contact_message("demo", point, normal, seed=11, detune=0.02, **hit)])[0].pcm
+    assert np.array_equal(streamed, varied[0]) and np.array_equal(batched, varied[0])
+
+    def strongest_hz(x):
+        spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size), 8 * x.size))
+        return np.argmax(spectrum) * 48000 / (8 * x.size)
+
+    for pcm in varied:  # the strongest mode stays within its +-2 %
+        assert 0.98 * 0.999 < strongest_hz(pcm) / strongest_hz(plain) < 1.02 * 1.001
+
+
 def test_harder_hits_are_louder_over_the_wire(client):
     point, normal, _ = surface_point("steel")
     soft = client.contact("demo", point, normal, impulse=0.01, speed=1.0, seed=1, format="f32")
