@@ -33,7 +33,7 @@ def bake_scene(bundle_dir: str | Path, out: str | Path, model_path: str | Path, 
                cfg_scale: float = 6.0, eta: float = 0.0, seed: int = 0, progress: bool = True, device: str = "cpu") -> SceneBundle:
     """Writes a copy of the bundle with `variations` diffusion samples per part into the new folder `out`,
     sampling on `device` ("cuda" for a pretrained Stable Audio Open model: minutes per sample on a CPU)."""
-    from vaf.training.generator.diffusion import load_diffusion
+    from vaf.training.generator.diffusion import diffusion_meta, load_diffusion
 
     if variations < 1:
         raise ValueError(f"variations must be at least 1, got {variations}")
@@ -41,8 +41,7 @@ def bake_scene(bundle_dir: str | Path, out: str | Path, model_path: str | Path, 
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty; choose a new folder (nothing was overwritten)")
     bundle = SceneBundle.load(bundle_dir)
-    state = torch.load(model_path, weights_only=False)
-    meta = state.get("meta", {})
+    meta = diffusion_meta(model_path)
     made_by = bundle.features_source.get("encoders")
     if meta.get("encoders") and made_by != meta["encoders"]:
         raise ValueError(f"{bundle_dir}: features were made by encoders {made_by}, the model was trained on {meta['encoders']}")

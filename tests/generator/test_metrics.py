@@ -143,8 +143,9 @@ def test_the_evaluation_scores_every_method_with_both_judges(tiny_hits, tiny_gen
     what was scored."""
     train, test = tiny_hits
     listen = tmp_path / "listen"
-    report = ev.evaluate_generator(tiny_dataset, tiny_generator[1], train, test, tiny_encoders, progress=False,
-                                   listen=listen, listen_hits=5)
+    louder = ev.Clips("the recordings themselves, 6 dB up", test.targets, 2 * test.level)
+    report = ev.evaluate_generator(tiny_dataset, tiny_generator[1], train, test, tiny_encoders, {"louder": louder},
+                                   progress=False, listen=listen, listen_hits=5)
     assert report["hits"] == len(test) and 0 < report["recordings_material_acc_mlp"] <= 1
     methods = report["methods"]
     assert any(name.startswith("nearest-neighbour") for name in methods) and len(methods) >= 4
@@ -155,6 +156,10 @@ def test_the_evaluation_scores_every_method_with_both_judges(tiny_hits, tiny_gen
     retrieval = next(m for name, m in methods.items() if name.startswith("nearest-neighbour"))
     assert physics["cents_median"] < retrieval["cents_median"]  # the exact modes find the pitch; another hit's clip does not
     assert retrieval["fad_own"] < physics["fad_own"]  # retrieval returns real recordings
+    # loudness: each method's level for the hit's contact against the recording's, before the normalisation
+    assert methods[louder.name]["ssim"] == pytest.approx(1.0) and methods[louder.name]["level_db_median"] == pytest.approx(20 * np.log10(2))
+    assert all(np.isfinite(m["level_db_median"]) for m in methods.values())
+    assert physics["level_db_median"] < 3.0  # the world's own recipe at the hit's contact, heard without the room
     table = ev.results_table(report, "vaf eval generator --dataset tiny")
     assert "material acc., MLP judge" in table and table.count("\n| ") == len(methods) + 1
     # per part kind: the rows partition the hits, and the pooled row is the headline median

@@ -18,6 +18,11 @@ clips are clean, so the spectral gate is skipped for them). Metrics, per hit the
   above 30 Hz (Hann window, 4x zero padding, parabolic interpolation);
 - T60 error: median |T60_gen - T60_rec| in ms, T60 from the Schroeder decay curve fit between
   -5 and -25 dB (-5 and -15 dB if the clip does not fall 25 dB);
+- level error: median |20 log10(L_gen / L_rec)| dB, L the RMS of the 0.5 s clip before the RMS
+  normalisation (what the seed drops; the real-time path keeps it: the contact's impulse, speed
+  and striker shape the excitation). Retrieval and the oracle play their recording at its level
+  per N*s times the hit's impulse, the diffusion path at its training median per N*s (as a baked
+  contact does);
 - material accuracy: a logistic-regression classifier on log-mel statistics, trained on the
   recordings of the training scenes, applied to the generated clips (its accuracy on the held-out
   recordings themselves is the ceiling, reported as "recordings"); beside it, the same for a
@@ -38,7 +43,7 @@ from scipy.ndimage import gaussian_filter
 from tqdm import tqdm
 
 from vaf.runtime.encoders import OnnxEncoders
-from vaf.runtime.preprocess import finish_clip, resample
+from vaf.runtime.preprocess import crop_or_pad, finish_clip, resample
 from vaf.runtime.room import Room, reverberate
 from vaf.training.encoders.logmel import LogMel
 from vaf.training.generator.data import HitSet
@@ -49,10 +54,12 @@ MLP_JUDGE_HIDDEN = 256  # the second material judge's hidden units
 
 @dataclass
 class Clips:
-    """A method's output: (N, T) float32 clips at the hit set's rate, preprocessed."""
+    """A method's output: (N, T) float32 clips at the hit set's rate, preprocessed; level: (N,) their RMS before the
+    normalisation, the loudness the method gives each hit's contact (None: the method has no loudness)."""
 
     name: str
     audio: np.ndarray
+    level: np.ndarray | None = None
     ms_per_hit: float | None = None
 
 
@@ -176,6 +183,7 @@ def score(method: Clips, reference: HitSet, encoders: OnnxEncoders, judges: dict
     rate = reference.sample_rate
     gen_power, ref_power = mel_power(method.audio, rate), mel_power(reference.targets, rate)
     ssims, psnrs, kls, cents, t60_ms = [], [], [], [], []
+    level_db = None if method.level is None else 20 * np.log10(np.maximum(method.level, 1e-12) / np.maximum(reference.level, 1e-12))
     for g, r, ga, ra in zip(gen_power, ref_power, method.audio, reference.targets):
         gu, ru = unit_db(g), unit_db(r)
         ssims.append(ssim(gu, ru))
@@ -192,6 +200,7 @@ def score(method: Clips, reference: HitSet, encoders: OnnxEncoders, judges: dict
         "fad_own": frechet_distance(embeddings, reference_embeddings),
         "cents_median": float(np.median(cents)),
         "t60_ms_median": float(np.nanmedian(t60_ms)),
+        "level_db_median": None if level_db is None else float(np.median(np.abs(level_db))),
         **{key: judge.accuracy(method.audio, reference.material) for key, judge in judges.items()},
         "ms_per_hit": method.ms_per_hit,
         "per_hit": {"ssim": [float(v) for v in ssims], "cents": [float(c) for c in cents]},
@@ -207,13 +216,14 @@ def results_table(report: dict, command: str) -> str:
         f"linear {100 * report['recordings_material_acc']:.1f}%, MLP {100 * report['recordings_material_acc_mlp']:.1f}%.",
         "",
         "| method | log-mel SSIM ↑ | PSNR dB ↑ | KL ↓ | FAD (own encoder) ↓ | dominant freq. error, cents ↓ | T60 error, ms ↓ "
-        "| material acc. ↑ | material acc., MLP judge ↑ | ms per hit |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| level error, dB ↓ | material acc. ↑ | material acc., MLP judge ↑ | ms per hit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, m in report["methods"].items():
         ms = "" if m["ms_per_hit"] is None else f"{m['ms_per_hit']:.3f}"
+        level = "" if m["level_db_median"] is None else f"{m['level_db_median']:.1f}"
         lines.append(f"| {name} | {m['ssim']:.3f} | {m['psnr_db']:.2f} | {m['kl']:.3f} | {m['fad_own']:.3f} | "
-                     f"{m['cents_median']:.0f} | {m['t60_ms_median']:.0f} | {100 * m['material_acc']:.1f}% | "
+                     f"{m['cents_median']:.0f} | {m['t60_ms_median']:.0f} | {level} | {100 * m['material_acc']:.1f}% | "
                      f"{100 * m['material_acc_mlp']:.1f}% | {ms} |")
     return "\n".join(lines)
 
@@ -239,18 +249,21 @@ def pitch_by_kind_table(report: dict, min_hits: int = 10) -> str:
     return "\n".join(lines)
 
 
-def render_recipes(recipes, materials, hits: HitSet, seed: int = 0, room: Room | None = None) -> np.ndarray:
+def render_recipes(name: str, recipes, materials, hits: HitSet, seed: int = 0, room: Room | None = None,
+                   ms_per_hit: float | None = None) -> Clips:
     """Native renders of one recipe per hit with the hit's contact, struck on `materials`, heard in `room` (as the
-    server does for a contact's room; None: dry), finished like a recording."""
+    server does for a contact's room; None: dry), finished like a recording, with their level."""
     from vaf.runtime.synthesis import render
 
     frames = hits.targets.shape[1]
     excitations = hits.excitations(np.arange(len(hits)), np.asarray(materials))
-    clips = []
+    clips, level = [], []
     for i, (r, e) in enumerate(zip(recipes, excitations)):
         audio = render(r, e, hits.sample_rate, frames, seed=seed + i)
-        clips.append(finish_clip(audio if room is None else reverberate(audio, room, hits.sample_rate, seed + i), hits.sample_rate))
-    return np.stack(clips)
+        audio = crop_or_pad(audio if room is None else reverberate(audio, room, hits.sample_rate, seed + i), hits.sample_rate)
+        level.append(float(np.sqrt(np.mean(audio.astype(np.float64) ** 2))))
+        clips.append(finish_clip(audio, hits.sample_rate))
+    return Clips(name, np.stack(clips), np.array(level), ms_per_hit)
 
 
 def realtime_clips(model_dir: str | Path, hits: HitSet, name: str = "real-time (ONNX, shipped path)") -> list[Clips]:
@@ -268,10 +281,10 @@ def realtime_clips(model_dir: str | Path, hits: HitSet, name: str = "real-time (
         materials.append(p.materials[0])
     ms = 1e3 * float(np.median(elapsed))
     if model.room is None:
-        return [Clips(name, render_recipes(recipes, materials, hits), ms)]
+        return [render_recipes(name, recipes, materials, hits, ms_per_hit=ms)]
     heard = f"{model.room.rt60_s:.2f} s, {model.room.direct_to_reverb_db:.1f} dB"
-    return [Clips(f"{name}, dry", render_recipes(recipes, materials, hits), ms),
-            Clips(f"{name}, in its learnt room ({heard})", render_recipes(recipes, materials, hits, room=model.room), ms)]
+    return [render_recipes(f"{name}, dry", recipes, materials, hits, ms_per_hit=ms),
+            render_recipes(f"{name}, in its learnt room ({heard})", recipes, materials, hits, room=model.room, ms_per_hit=ms)]
 
 
 def net_clips(name: str, checkpoint: str | Path, hits: HitSet) -> Clips:
@@ -286,7 +299,13 @@ def net_clips(name: str, checkpoint: str | Path, hits: HitSet) -> Clips:
         freq, decay, gain, noise, probs = (t.numpy() for t in RuntimeRecipe(net)(x, torch.tensor(hits.geometry)))
     recipes = [ImpactRecipe(f, d, g, *(float(v) for v in n)) for f, d, g, n in zip(freq, decay, gain, noise)]
     materials = [net.config.materials[i] for i in probs.argmax(axis=1)]
-    return Clips(name, render_recipes(recipes, materials, hits))
+    return render_recipes(name, recipes, materials, hits)
+
+
+def per_impulse_level(source: HitSet, picked: np.ndarray, hits: HitSet) -> np.ndarray:
+    """(N,) the level of source's recordings `picked` per N*s, times each hit's impulse: a recording played for
+    another contact, as loud as the game's impulse asks."""
+    return source.level[picked] / source.impulse[picked] * hits.impulse
 
 
 def retrieval_clips(train: HitSet, hits: HitSet) -> Clips:
@@ -294,7 +313,7 @@ def retrieval_clips(train: HitSet, hits: HitSet) -> Clips:
     a = train.features.reshape(len(train), -1)
     q = hits.features.reshape(len(hits), -1)
     nearest = np.concatenate([(q[i : i + 512] @ a.T).argmax(axis=1) for i in range(0, len(q), 512)])
-    return Clips("nearest-neighbour retrieval", train.targets[nearest])
+    return Clips("nearest-neighbour retrieval", train.targets[nearest], per_impulse_level(train, nearest, hits))
 
 
 def same_subpart_clips(hits: HitSet) -> Clips:
@@ -309,15 +328,16 @@ def same_subpart_clips(hits: HitSet) -> Clips:
             if others:
                 pick[i] = others[0]
                 break
-    return Clips("another recording of the same subpart (oracle)", hits.targets[pick])
+    return Clips("another recording of the same subpart (oracle)", hits.targets[pick], per_impulse_level(hits, pick, hits))
 
 
 def diffusion_clips(checkpoint: str | Path, hits: HitSet, steps: int = 50, cfg_scale: float = 6.0, batch: int = 64,
                     progress: bool = True) -> Clips:
     """The diffusion path's model (tiny or pretrained) sampled for every hit (DDIM, `steps`, CFG `cfg_scale`), finished like a recording."""
-    from vaf.training.generator.diffusion import load_diffusion
+    from vaf.training.generator.diffusion import diffusion_meta, load_diffusion
 
     model = load_diffusion(checkpoint)
+    rms_per_impulse = diffusion_meta(checkpoint).get("rms_per_impulse")
     frames = hits.targets.shape[1]
     clips, t0 = [], time.perf_counter()
     for i in tqdm(range(0, len(hits), batch), desc="diffusion samples", unit="batch", disable=not progress):
@@ -325,7 +345,8 @@ def diffusion_clips(checkpoint: str | Path, hits: HitSet, steps: int = 50, cfg_s
         clips += [finish_clip(resample(a, model.sample_rate, hits.sample_rate)[:frames], hits.sample_rate) for a in audio]
     ms = 1e3 * (time.perf_counter() - t0) / len(hits)
     size = sum(p.numel() for p in model.parameters()) / 1e6
-    return Clips(f"diffusion, {size:.1f} M parameters ({steps} DDIM steps, CFG {cfg_scale:g})", np.stack(clips), ms)
+    level = None if rms_per_impulse is None else rms_per_impulse * hits.impulse  # as a baked contact plays it
+    return Clips(f"diffusion, {size:.1f} M parameters ({steps} DDIM steps, CFG {cfg_scale:g})", np.stack(clips), level, ms)
 
 
 def physics_clips(hits: HitSet, room: Room | None = None) -> list[Clips]:
@@ -346,10 +367,10 @@ def physics_clips(hits: HitSet, room: Room | None = None) -> list[Clips]:
         source = PhysicsGenerator().generate(scene, np.array(same[:1]))[0]
         recipes.append(source.recipe)
         materials.append(source.material)
-    dry = Clips("physics ground truth, dry (ceiling)", render_recipes(recipes, materials, hits))
+    dry = render_recipes("physics ground truth, dry (ceiling)", recipes, materials, hits)
     if room is None:
         return [dry]
-    return [dry, Clips("physics ground truth, in the learnt room (ceiling)", render_recipes(recipes, materials, hits, room=room))]
+    return [dry, render_recipes("physics ground truth, in the learnt room (ceiling)", recipes, materials, hits, room=room)]
 
 
 def evaluate_generator(dataset: str | Path, model_dir: str | Path, train: HitSet, test: HitSet, encoders: OnnxEncoders,

@@ -202,6 +202,12 @@ def load_diffusion(path: str | Path) -> ConditionedDiffusion:
     return model.eval()
 
 
+def diffusion_meta(path: str | Path) -> dict:
+    """What train_diffusion stored beside a diffusion.pt's weights: the encoders' fingerprint, the training
+    recordings' median RMS per N*s ("rms_per_impulse"), the dataset."""
+    return torch.load(path, weights_only=False).get("meta", {})
+
+
 def read_checkpoint(weights: str | Path) -> dict[str, torch.Tensor]:
     """The state dict of a stable-audio-tools checkpoint on local disk: a ``.safetensors`` file, or a
     torch file holding the dict itself or under "state_dict" (Lightning) or "model"."""
