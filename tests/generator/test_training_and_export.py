@@ -8,6 +8,7 @@ import subprocess
 import sys
 import warnings
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -64,6 +65,27 @@ def test_hits_carry_the_struck_segments_extents(tiny_hits):
     extents = np.exp(train.geometry)
     assert np.all(extents[:, 0] <= extents[:, 3] * 1.05)  # a subpart is no longer than its part
     assert np.all(np.diff(extents[:, :3], axis=1) <= 0)  # largest first
+
+
+def test_training_reads_each_hits_geometry_where_the_server_does(tiny_hits):
+    """The server snaps a contact to an acoustic surface sample and describes the geometry there; training must
+    see the same numbers. The hit's rendered point lies off the surface (up to a plate's thickness), which once
+    put flat parts' hits 'beyond the face' in training and 'on it' at runtime (docs/results.md, 2026-11-30)."""
+    from vaf.runtime.scene_bundle import SceneBundle
+    from vaf.runtime.scenes import SceneSurface
+    from vaf.runtime.segment_geometry import SegmentGeometry
+
+    train, _ = tiny_hits
+    for name in sorted(set(train.scene))[:3]:
+        bundle = SceneBundle.load(Path(name) / "bundle")
+        surface, geometry = SceneSurface.of(bundle), SegmentGeometry(bundle.gaussians.positions, bundle.labels)  # as LoadedScene.of
+        k = np.flatnonzero(train.scene == name)
+        labels = surface.labels[train.sample[k]]
+        assert np.array_equal(labels[:, 0], train.subpart[k])  # the sample lies on the struck subpart
+        served = geometry.describe(labels[:, 0], labels[:, 1], surface.points[train.sample[k]])
+        np.testing.assert_array_equal(train.geometry[k], served)  # what runtime/generators.py feeds the network
+        seen = geometry.describe(labels[:, 0], labels[:, 1], train.point[k])
+        assert np.abs(seen - served).max() > 0.05  # the rendered point is another place: the skew this test guards
 
 
 def test_a_geometry_model_needs_geometry(tiny_recipe, tiny_hits):

@@ -357,14 +357,11 @@ def physics_clips(hits: HitSet, room: Room | None = None) -> list[Clips]:
     from vaf.runtime.scenes import LoadedScene, SceneSurface
 
     scenes, recipes, materials = {}, [], []
-    for name, point, subpart in zip(hits.scene, hits.point, hits.subpart):
+    for name, sample in zip(hits.scene, hits.sample):
         if name not in scenes:
             bundle = SceneBundle.load(Path(name) / "bundle")
             scenes[name] = LoadedScene(name, bundle, SceneSurface.of(bundle), b"")
-        scene = scenes[name]
-        _, index = scene.surface.neighbours(point, k=8)  # as the dataset writer chose: nearest sample on the subpart
-        same = [int(i) for i in index if scene.surface.labels[i, 0] == subpart] or [int(index[0])]
-        source = PhysicsGenerator().generate(scene, np.array(same[:1]))[0]
+        source = PhysicsGenerator().generate(scenes[name], np.array([sample]))[0]
         recipes.append(source.recipe)
         materials.append(source.material)
     dry = render_recipes("physics ground truth, dry (ceiling)", recipes, materials, hits)

@@ -25,6 +25,7 @@ from vaf.runtime.encoders import DEFAULT_ENCODERS, OnnxEncoders
 from vaf.runtime.feature_field import FeatureField
 from vaf.runtime.preprocess import clip_and_level
 from vaf.runtime.scene_bundle import SceneBundle
+from vaf.runtime.scenes import SceneSurface
 from vaf.runtime.segment_geometry import SegmentGeometry
 from vaf.runtime.synthesis import Excitation
 from vaf.runtime.wav import read_wav
@@ -32,6 +33,7 @@ from vaf.training.data.capture import read_hits
 from vaf.training.data.pairs import dataset_split, part_kind
 from vaf.training.features.lift import lift_features
 from vaf.training.features.masks import oracle_masks
+from vaf.training.world.dataset import struck_sample
 
 SAMPLE_RATE = 24_000  # the encoders' rate; the generator is trained and evaluated here
 PATCH_PX = 16  # the "local" baseline's RGB patch around the hit pixel
@@ -43,8 +45,10 @@ class HitSet:
     """N hits. features: (N, 3, D) float32; patches: (N, P, P, 3) float32 RGB in [0, 1]; targets: (N, T)
     float32 preprocessed clips at sample_rate (RMS 0.01); level: (N,) RMS before normalisation;
     impulse: (N,) N*s; speed: (N,) m/s; striker, material, kind: (N,) str; scene: (N,) str, the scene's folder (absolute); part, subpart: (N,) int;
-    point: (N, 3) metres, where the hit landed; geometry: (N, GEOMETRY_DIM) float32 ln extents of the struck
-    subpart and part and the hit's place on the subpart (runtime/segment_geometry.py)."""
+    point: (N, 3) metres, where the hit was seen (the rendered depth, ~1-2 cm off the surface); sample: (N,) int, the
+    acoustic surface sample it sounds from (an index into SceneSurface.of(the scene's bundle)); geometry:
+    (N, GEOMETRY_DIM) float32 ln extents of the struck subpart and part and the sample's place on the subpart
+    (runtime/segment_geometry.py), read where the runtime reads it."""
 
     features: np.ndarray
     patches: np.ndarray
@@ -59,6 +63,7 @@ class HitSet:
     kind: np.ndarray
     subpart: np.ndarray
     point: np.ndarray
+    sample: np.ndarray
     geometry: np.ndarray
     sample_rate: int
     skipped: int
@@ -112,9 +117,11 @@ def _load_scene(args: tuple) -> dict:
     bundle = SceneBundle.load(folder / "bundle")
     segments = {s.id: s for s in bundle.segments}
     geometry = SegmentGeometry(bundle.gaussians.positions, bundle.labels)
+    surface = SceneSurface.of(bundle)
     rows, images, skipped = [], {}, 0
     for hit, feature in zip(read_hits(folder / "hits.jsonl"), features):
-        if not np.abs(feature).max() > 0:
+        sample = struck_sample(surface, np.array(hit.point), hit.subpart)
+        if not np.abs(feature).max() > 0 or sample is None:
             skipped += 1
             continue
         audio, rate = read_wav(folder / hit.wav)
@@ -128,7 +135,7 @@ def _load_scene(args: tuple) -> dict:
         seg = segments[hit.part]
         rows.append((feature, _patch(images[hit.image], hit.pixel), target, level, hit.impulse, hit.speed, hit.striker,
                      hit.material, str(folder.resolve()), hit.part, part_kind(seg.label, seg.material), hit.subpart, hit.point,
-                     geometry.describe(np.array([hit.subpart]), np.array([hit.part]), np.array([hit.point]))[0]))
+                     sample, geometry.describe(np.array([hit.subpart]), np.array([hit.part]), surface.points[[sample]])[0]))
     return {"rows": rows, "skipped": skipped}
 
 
@@ -158,4 +165,5 @@ def load_hits(dataset: str | Path | list[str | Path], split: str, encoders: str 
     return HitSet(np.stack(cols[0]).astype(np.float32), np.stack(cols[1]).astype(np.float32), np.stack(cols[2]),
                   np.array(cols[3], np.float64), np.array(cols[4], np.float64), np.array(cols[5], np.float64),
                   np.array(cols[6]), np.array(cols[7]), np.array(cols[8]), np.array(cols[9], np.int64), np.array(cols[10]),
-                  np.array(cols[11], np.int64), np.array(cols[12], np.float64), np.stack(cols[13]).astype(np.float32), sample_rate, sum(r["skipped"] for r in results))
+                  np.array(cols[11], np.int64), np.array(cols[12], np.float64), np.array(cols[13], np.int64),
+                  np.stack(cols[14]).astype(np.float32), sample_rate, sum(r["skipped"] for r in results))

@@ -112,12 +112,9 @@ def make_scene_capture(folder: Path, scene_seed: int, config: DatasetConfig) -> 
         pixel = np.array([[x + 0.5, y + 0.5]])
         point = cam.unproject(pixel, np.array([float(depth[y, x])]))[0]
         sub, part, obj = (int(v) for v in labels[y, x])
-        # The sound comes from the nearest acoustic sample on the subpart this pixel sees.
-        distance, index = surface.neighbours(point, k=8)
-        same = [int(i) for d, i in zip(distance, index) if surface.labels[i, 0] == sub and d <= SURFACE_TOLERANCE + surface.radius[i]]
-        if not same:
+        i = struck_sample(surface, point, sub)
+        if i is None:
             continue
-        i = same[0]
         source = generator.generate(scene, np.array([i]))[0]
         striker = str(rng.choice(list(STRIKERS), p=list(STRIKERS.values())))
         impulse, speed = float(np.exp(rng.uniform(np.log(0.01), np.log(0.1)))), float(rng.uniform(0.5, 3.0))
@@ -133,6 +130,16 @@ def make_scene_capture(folder: Path, scene_seed: int, config: DatasetConfig) -> 
                         striker, wav, obj, part, sub, source.material))
     write_hits(folder / "hits.jsonl", hits)
     return hits
+
+
+def struck_sample(surface: SceneSurface, point: np.ndarray, subpart: int) -> int | None:
+    """The acoustic sample a hit seen at `point` (metres, where the rendered view's depth puts it: ~1-2 cm off the
+    surface) on `subpart` sounds from: the nearest of its 8 nearest samples on that subpart within SURFACE_TOLERANCE of
+    the sample's patch; None if there is none. The runtime snaps a contact to a surface sample too, and reads the
+    spot's geometry there."""
+    distance, index = surface.neighbours(point, k=8)
+    same = [int(i) for d, i in zip(distance, index) if surface.labels[i, 0] == subpart and d <= SURFACE_TOLERANCE + surface.radius[i]]
+    return same[0] if same else None
 
 
 def make_dataset(out: str | Path, config: DatasetConfig, progress: bool = True) -> dict:
