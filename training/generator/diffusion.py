@@ -204,8 +204,9 @@ def load_diffusion(path: str | Path) -> ConditionedDiffusion:
 
 def diffusion_meta(path: str | Path) -> dict:
     """What train_diffusion stored beside a diffusion.pt's weights: the encoders' fingerprint, the training
-    recordings' median RMS per N*s ("rms_per_impulse"), the dataset."""
-    return torch.load(path, weights_only=False).get("meta", {})
+    recordings' median RMS per N*s ("rms_per_impulse"), the dataset. Memory-mapped: a pretrained model's gigabytes of
+    weights are not read for it."""
+    return torch.load(path, weights_only=False, mmap=True).get("meta", {})
 
 
 def read_checkpoint(weights: str | Path) -> dict[str, torch.Tensor]:
