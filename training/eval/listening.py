@@ -4,9 +4,9 @@ scored method, so that ears can check what the metrics say.
 DIR/index.md lists the hits; DIR/NN_<part kind>/ holds 00_recording.wav (the held-out recording
 after the seed's preprocessing) and one WAV per method, numbered in the order of the results
 table, and spectrograms.png: each clip's log-mel spectrogram as the SSIM and PSNR see it (top
-60 dB), one row a clip in the files' order. All clips of one hit share one gain (its loudest clip peaks at -1 dBFS), so loudness
-compares within a hit; every clip is RMS-normalised by the preprocessing, so across hits it
-does not say much.
+60 dB), one row a clip in the files' order. All clips of one hit share one gain (its loudest
+clip peaks at -1 dBFS), so loudness compares within a hit; every clip is RMS-normalised by the
+preprocessing, so across hits it does not say much.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-
 from PIL import Image, ImageDraw
 
 from vaf.runtime.images import colormap, png_bytes
