@@ -26,6 +26,14 @@ def test_index_covers_every_op_and_error_kind():
         assert (VECTORS / v["request"]).is_file() and all((VECTORS / r).is_file() for r in v["replies"])
 
 
+def test_the_detune_vector_sounds_other_than_the_same_hit_undetuned():
+    """Else a client checking its detune against it would pass with detune ignored."""
+    plain, detuned = (decode(VECTORS / f"{name}.reply.0.msgpack") for name in ("contact_s16", "contact_detune"))
+    assert decode(VECTORS / "contact_detune.request.msgpack")["detune"] > 0
+    pcm = [np.frombuffer(r["pcm"], "<i2").astype(np.int32) for r in (plain, detuned)]
+    assert len(pcm[0]) == len(pcm[1]) and np.abs(pcm[0] - pcm[1]).max() > 100
+
+
 @pytest.mark.parametrize("vector", [v for v in INDEX if "request_value" in v], ids=lambda v: v["name"])
 def test_request_bytes_decode_to_documented_value(vector):
     assert decode(VECTORS / vector["request"]) == vector["request_value"]

@@ -81,6 +81,7 @@ def vectors() -> list[dict]:
         {"name": "contact_f32_room", "request": v("contact", 16, **hit, format="f32", room={"rt60_s": 0.4, "direct_to_reverb_db": 6.0}),
          "exact": AUDIO, "pcm_tolerance": 2},
         {"name": "error_bad_room", "request": v("contact", 17, **hit, room={"rt60_s": 99.0}), "exact": ERROR},
+        {"name": "contact_detune", "request": v("contact", 18, **hit, detune=0.05), "exact": AUDIO, "pcm_tolerance": 2},
     ]
 
 
