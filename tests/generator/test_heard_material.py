@@ -57,7 +57,7 @@ def test_the_term_joins_the_loss_at_its_weight_and_needs_a_judge(tiny_hits, tiny
     torch.manual_seed(0)
     net = build_generator({**tiny_recipe, "room": False}).eval()
     index = torch.arange(8)
-    off, on = (GeneratorObjective(tiny_hits[0], net.config, 0.0, 0.0, heard_material_weight=w, judge=tiny_judge)
+    off, on = (GeneratorObjective(tiny_hits[0], net.config, 0.0, 0.0, heard_material_weight=w, judges=[tiny_judge])
                for w in (0.0, 2.0))
     with torch.no_grad():
         (loss_off, parts), (loss_on, _) = off(net, index, index), on(net, index, index)
@@ -69,6 +69,8 @@ def test_the_term_joins_the_loss_at_its_weight_and_needs_a_judge(tiny_hits, tiny
         GeneratorTrainConfig(heard_material_weight=-1.0)
     with pytest.raises(ValueError, match="judge_epochs"):
         GeneratorTrainConfig(judge_epochs=0)
+    with pytest.raises(ValueError, match="judges"):
+        GeneratorTrainConfig(judges=0)
 
 
 def test_the_term_moves_the_generated_clips_towards_their_material(term_after_steps, tiny_recipe, tiny_judge):
@@ -76,24 +78,48 @@ def test_the_term_moves_the_generated_clips_towards_their_material(term_after_st
     the generated clips as their material more surely; the judge's weights do not move."""
     judge_before = [p.clone() for p in tiny_judge.parameters()]
     heard_after = lambda w: term_after_steps(tiny_recipe, "heard_material_ce", heard_material_weight=w,  # noqa: E731
-                                             judge=tiny_judge)
+                                             judges=[tiny_judge])
     (start, without), (same_start, with_term) = heard_after(0.0), heard_after(20.0)
     assert start == same_start
     assert with_term < 0.8 * without, (start, without, with_term)
     assert all(torch.equal(a, b) for a, b in zip(judge_before, tiny_judge.parameters()))
 
 
-def test_training_keeps_the_judge_in_the_checkpoint(tiny_dataset, tiny_encoders, tiny_hits, tiny_recipe, tmp_path):
-    """A run with the term fits its judge once, saves it beside the network and reports how well it hears
-    the held-out recordings; resuming a finished run re-fits nothing."""
+def test_several_judges_each_have_their_say(tiny_hits, tiny_recipe, tiny_judge):
+    """The term over a panel is the mean of each judge's own cross-entropy, so a generator cannot drive it to 0 by
+    pleasing one of them."""
+    torch.manual_seed(0)
+    net = build_generator({**tiny_recipe, "room": False}).eval()
+    train, _ = tiny_hits
+    objective = GeneratorObjective(train, net.config, 0.0, 0.0)
+    other = fit_material_judge(MaterialJudge(len(net.config.materials)), objective.targets, objective.material,
+                               objective.spectral.mel, epochs=40, batch=16, seed=1, progress=False)
+    index = torch.arange(8)
+    with torch.no_grad():
+        alone = [GeneratorObjective(train, net.config, 0.0, 0.0, heard_material_weight=1.0, judges=[j])(net, index, index)[1]
+                 ["heard_material_ce"] for j in (tiny_judge, other)]
+        panel = GeneratorObjective(train, net.config, 0.0, 0.0, heard_material_weight=1.0,
+                                   judges=[tiny_judge, other])(net, index, index)[1]["heard_material_ce"]
+    assert alone[0] != pytest.approx(alone[1], rel=1e-3)  # another seed, another judge
+    assert panel == pytest.approx(sum(alone) / 2, rel=1e-5)
+
+
+@pytest.mark.parametrize("judges", [1, 2])
+def test_training_keeps_the_judges_in_the_checkpoint(tiny_dataset, tiny_encoders, tiny_hits, tiny_recipe, tmp_path, judges):
+    """A run with the term fits its judges once (each from its own seed), saves them beside the network and reports
+    how well each hears the held-out recordings; resuming a finished run re-fits nothing."""
     train, test = tiny_hits
     config = GeneratorTrainConfig(epochs=1, batch=8, views=4, model=dict(tiny_recipe), heard_material_weight=0.5,
-                                  judge_epochs=2)
+                                  judge_epochs=2, judges=judges)
     report = train_generator(tiny_dataset, tmp_path, config, tiny_encoders.path, progress=False, train=train, test=test)
     saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
-    assert {"judge", "model"} <= set(saved) and "level_mean" in saved["judge"]
-    assert 0.0 <= report["material_judge_held_out_accuracy"] <= 1.0
+    assert {"judges", "model"} <= set(saved)
+    assert all(f"{k}.level_mean" in saved["judges"] for k in range(judges))
+    if judges == 2:
+        assert not torch.equal(saved["judges"]["0.head.weight"], saved["judges"]["1.head.weight"])
+    accuracy = report["material_judges_held_out_accuracy"]
+    assert len(accuracy) == judges and all(0.0 <= a <= 1.0 for a in accuracy)
     assert "heard_material_ce" in report["history"][0]["held_out"]
     again = train_generator(tiny_dataset, tmp_path, config, tiny_encoders.path, progress=False, train=train, test=test)
     assert again["history"] == report["history"]
-    assert again["material_judge_held_out_accuracy"] == report["material_judge_held_out_accuracy"]
+    assert again["material_judges_held_out_accuracy"] == accuracy

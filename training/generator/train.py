@@ -17,6 +17,7 @@ reads only the recording, so it works on real captures as well.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -55,13 +56,14 @@ class GeneratorTrainConfig:
     mel_stats_weight: float = 0.0  # per-band log-mel statistics over the clip (losses.mel_statistics_loss): opt-in, docs/results.md
     heard_material_weight: float = 0.0  # a frozen material judge's cross-entropy on the clip (losses.heard_material_loss)
     judge_epochs: int = 10  # with heard_material_weight: epochs of the judge's training on the recordings (judge.py)
+    judges: int = 1  # with heard_material_weight: judges trained from other seeds, the term averaged over them
     loss_modes: str = "grid"  # what the loss hears: every grid bin ("grid") or the runtime recipe ("runtime", models.fold_modes)
     model: dict = field(default_factory=lambda: asdict(RecipeConfig()))
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch < 2 or self.judge_epochs < 1:
-            raise ValueError(f"epochs and judge_epochs must be >= 1 and batch >= 2, got {self.epochs}, "
-                             f"{self.judge_epochs} and {self.batch}")
+        if self.epochs < 1 or self.batch < 2 or self.judge_epochs < 1 or self.judges < 1:
+            raise ValueError(f"epochs, judge_epochs and judges must be >= 1 and batch >= 2, got {self.epochs}, "
+                             f"{self.judge_epochs}, {self.judges} and {self.batch}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         for name in ("loudness_weight", "material_weight", "pitch_weight", "decay_weight", "mel_weight", "band_decay_weight",
@@ -81,7 +83,7 @@ class GeneratorObjective:
     def __init__(self, hits: HitSet, config: RecipeConfig, loudness_weight: float, material_weight: float,
                  pitch_weight: float = 0.0, decay_weight: float = 0.0, loss_modes: str = "grid", mel_weight: float = 1.0,
                  band_decay_weight: float = 0.0, mel_stats_weight: float = 0.0, heard_material_weight: float = 0.0,
-                 judge: MaterialJudge | None = None):
+                 judges: Sequence[MaterialJudge] = ()):
         self.hits = hits
         self.config = config
         self.spectral = SpectralLoss(hits.sample_rate, mel_weight=mel_weight)
@@ -97,9 +99,9 @@ class GeneratorObjective:
         self.loudness_weight, self.material_weight, self.pitch_weight = loudness_weight, material_weight, pitch_weight
         self.decay_weight, self.band_decay_weight, self.mel_stats_weight = decay_weight, band_decay_weight, mel_stats_weight
         self.membership = band_membership(config.grid_bins, config.fold_bands) if loss_modes == "runtime" else None
-        if heard_material_weight > 0 and judge is None:
+        if heard_material_weight > 0 and not judges:
             raise ValueError("heard_material_weight > 0 needs a material judge (judge.fit_material_judge)")
-        self.heard_material_weight, self.judge = heard_material_weight, judge
+        self.heard_material_weight, self.judges = heard_material_weight, judges
 
     def render(self, net: RecipeNet, index: torch.Tensor, noise_seeds: torch.Tensor) -> tuple[dict, torch.Tensor]:
         """The net's outputs for hits `index` and what the loss hears of them: (B, frames) rendered with each hit's contact."""
@@ -130,8 +132,8 @@ class GeneratorObjective:
             + self.decay_weight * decay + self.band_decay_weight * band_decay + self.mel_stats_weight * mel_stats
         parts = {"spectral": spectral.item(), "loudness_ln": loudness.item(), "material_ce": material.item(),
                  "pitch_ce": pitch.item(), "decay": decay.item(), "band_decay": band_decay.item(), "mel_stats": mel_stats.item()}
-        if self.judge is not None:
-            heard = heard_material_loss(audio, self.material[index], self.judge, self.spectral.mel, room=room)
+        if self.judges:
+            heard = heard_material_loss(audio, self.material[index], self.judges, self.spectral.mel, room=room)
             loss = loss + self.heard_material_weight * heard
             parts["heard_material_ce"] = heard.item()
         return loss, parts
@@ -168,14 +170,16 @@ def train_generator(dataset: str | Path | list[str | Path], out: str | Path, con
     terms = {name: getattr(config, name) for name in ("loudness_weight", "material_weight", "pitch_weight", "decay_weight",
                                                      "loss_modes", "mel_weight", "band_decay_weight", "mel_stats_weight",
                                                      "heard_material_weight")}
-    # frozen from the start: a resumed run loads its weights from the checkpoint instead of fitting them
-    judge = MaterialJudge(len(net.config.materials)).eval().requires_grad_(False) if config.heard_material_weight > 0 else None
-    objective = GeneratorObjective(train, net.config, **terms, judge=judge)
-    held_out = GeneratorObjective(test, net.config, **terms, judge=judge)
-    judged = {"judge": judge} if judge is not None else {}  # saved and resumed with the network
-    if judge is not None and not checkpoint.exists():  # resuming: the checkpoint holds the judge the run started with
-        fit_material_judge(judge, objective.targets, objective.material, objective.spectral.mel, config.judge_epochs,
-                           seed=config.seed, progress=progress)
+    # frozen from the start: a resumed run loads their weights from the checkpoint instead of fitting them
+    judges = torch.nn.ModuleList(MaterialJudge(len(net.config.materials)).eval().requires_grad_(False)
+                                 for _ in range(config.judges if config.heard_material_weight > 0 else 0))
+    objective = GeneratorObjective(train, net.config, **terms, judges=judges)
+    held_out = GeneratorObjective(test, net.config, **terms, judges=judges)
+    judged = {"judges": judges} if judges else {}  # saved and resumed with the network
+    if not checkpoint.exists():  # resuming: the checkpoint holds the judges the run started with
+        for k, judge in enumerate(judges):  # seeds distinct across judges and across runs of other seeds
+            fit_material_judge(judge, objective.targets, objective.material, objective.spectral.mel, config.judge_epochs,
+                               seed=config.seed * config.judges + k, progress=progress)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(train) // config.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1)
@@ -207,9 +211,9 @@ def train_generator(dataset: str | Path | list[str | Path], out: str | Path, con
     law = net.damping_law()
     if law is not None:
         report["damping_law"] = law  # {material: (alpha 1/s, beta s)}, to set beside runtime/materials.py
-    if judged:  # how well the judge the generator learnt from hears the held-out recordings
-        report["material_judge_held_out_accuracy"] = judge_accuracy(judge, held_out.targets, held_out.material,
-                                                                    held_out.spectral.mel)
+    if judged:  # how well each judge the generator learnt from hears the held-out recordings
+        report["material_judges_held_out_accuracy"] = [judge_accuracy(judge, held_out.targets, held_out.material,
+                                                                      held_out.spectral.mel) for judge in judges]
     room = net.learnt_room()
     if room is not None:
         report["room"] = room  # {rt60_s, direct_to_reverb_db}, to set beside the world's recording room
