@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--judge-epochs", type=int, default=10, help="with --heard-material-weight: the judge's training epochs")
     g.add_argument("--judges", type=int, default=1,
                    help="with --heard-material-weight: how many judges (other seeds) the term is averaged over, so the "
-                   "generator cannot satisfy it by exploiting one judge's quirks (docs/generator.md)")
+                   "generator exploits one judge's quirks less (docs/generator.md)")
     g.add_argument("--loss-modes", choices=("grid", "runtime"), default="grid",
                    help="what the loss hears: every grid bin, or the runtime recipe the model will ship (docs/generator.md)")
     g.add_argument("--views", type=int, default=16, help="views the hit features are lifted from")

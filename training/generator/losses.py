@@ -101,9 +101,9 @@ def heard_material_loss(generated: torch.Tensor, material: torch.Tensor, judges:
     over the judges, on the generated clips, preprocessed as the recordings were (RMS-normalised), against the
     struck material (B,) class indices. The spectral terms compare a clip with its one recording; this asks that it
     sound like its material to listeners who learnt materials from all of them. Several judges (trained from other
-    seeds): a quirk of one judge's boundaries is not shared by the others, so the generator cannot satisfy the term
-    by exploiting it (with one judge the generator's clips fooled it far better than the eval's judges heard them right,
-    docs/results.md)."""
+    seeds), because one is fooled: a generator trained against it made clips it named right more often than the
+    recordings, while the eval's judges named them less often (docs/results.md, 2026-11-30). A quirk of one judge
+    is not shared by all, though judges of one architecture share many."""
     heard = heard_log_mel(generated * rms_scale(generated, room), mel, room)
     return torch.stack([nn.functional.cross_entropy(judge(heard), material) for judge in judges]).mean()
 
