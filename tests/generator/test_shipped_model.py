@@ -73,3 +73,31 @@ def test_as_loud_as_the_physics_across_the_demo_scene():
                            if not isinstance(r, CannotSound) and np.abs(p.recipe.gain).max() > 0])  # physics silent: nodal spots
     assert len(difference) > 300
     assert abs(np.median(difference)) < 3.0 and np.mean(difference < -12.0) <= 0.03, np.percentile(difference, [5, 50, 95])
+
+
+def localised_to_their_part(model: OnnxRecipeModel, spots: int = 60) -> int:
+    """How many of `spots` sounding surface samples of the demo scene (the floor aside), each struck by a wooden
+    ball through the real-time generator, the scene's localizer ranks the struck part among its top 5 for."""
+    from vaf.runtime.encoders import OnnxEncoders
+    from vaf.runtime.localization import SceneLocalizer
+
+    scene = LoadedScene.of("demo", SceneBundle.load(DEMO_SCENE))
+    encoders, localizer, generator = OnnxEncoders.load(), SceneLocalizer(scene.bundle), RealtimeGenerator(model)
+    floor = {s.id for s in scene.bundle.segments if (s.label or "").startswith("floor")}
+    candidates = np.flatnonzero(~np.isin(scene.surface.labels[:, 1], list(floor)))
+    index = np.random.default_rng(0).permutation(candidates)[:spots]
+    found = 0
+    for i, source in zip(index, generator.generate(scene, index)):
+        assert not isinstance(source, CannotSound)
+        audio = render(source.recipe, Excitation.from_materials(0.05, 2.0, "wood", source.material), 48000, 24000, seed=3)
+        ranked = localizer.rank(encoders.embed_sound(audio, 48000), "part", top_k=5)
+        found += int(scene.surface.labels[i, 1]) in {r.id for r in ranked}
+    return found
+
+
+def test_its_sounds_localise_to_their_part_across_the_demo_scene():
+    """The embedded localizer, hearing the network's sound of a spot, ranks the struck part among its top 5 for at
+    least 36 of 60 spots (the shipped model: 44). A candidate whose material judges and held-out metrics were the
+    best yet reached 26 (docs/results.md, 2026-11-30, 04:00): neither the world's held-out hits nor the material
+    judges heard what this hears."""
+    assert localised_to_their_part(OnnxRecipeModel.load()) >= 36
