@@ -102,7 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="another runtime generator folder to score in the same run (repeatable)")
     gen.add_argument("--local", default=None, help="generator.pt of the local-patch baseline (`--input patch`)")
     gen.add_argument("--diffusion", default=None, help="diffusion.pt of the diffusion path (`vaf train diffusion`)")
-    gen.add_argument("--views", type=int, default=16)
+    gen.add_argument("--views", type=int, default=16, help="views the hits' features and the test scenes' localizers are lifted from")
     gen.add_argument("--limit", type=int, default=None, help="score a random subset of this many held-out hits")
     gen.add_argument("--cache", default=None)
     gen.add_argument("--results", default=None, help="append the table to this markdown file (e.g. docs/results.md)")
@@ -272,7 +272,7 @@ def eval_generator_command(args: argparse.Namespace) -> int:
         if args.diffusion:
             baselines["diffusion"] = diffusion_clips(args.diffusion, test)
         report = evaluate_generator(args.dataset, model, train, test, encoders, baselines, listen=args.listen,
-                                    listen_hits=args.listen_hits)
+                                    listen_hits=args.listen_hits, views=args.views)
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"vaf eval generator: {e}", file=sys.stderr)
         return 2

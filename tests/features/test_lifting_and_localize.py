@@ -187,3 +187,40 @@ def test_optimized_field_recovers_part_identity_and_builds_a_scene(painted_scene
     assert SceneBundle.load(tmp_path / "optimized").features.shape == (len(b.gaussians), 3, tiny_encoders.dim)
     with pytest.raises(ValueError, match="field must be one of"):
         build_feature_scene(feature_scene.parent / "plain", tmp_path / "x", tiny_encoders, views=3, field="magic")
+
+
+def test_held_out_scenes_find_their_own_recordings_and_seldom_other_parts_sounds(tiny_dataset):
+    """The evaluations' localizer (`HeldOutScene`, embedded encoders, features lifted from 4 views) finds each tiny
+    scene's recordings on their part (top 3) far more often than the same recordings moved to a part of another
+    kind: what the generator evaluation's "localised" column rests on."""
+    from vaf.runtime.encoders import OnnxEncoders
+    from vaf.training.data.capture import read_hits
+    from vaf.training.eval.localization import HeldOutScene
+
+    encoders, own, moved = OnnxEncoders.load(), [], []
+    for folder in sorted(p for p in tiny_dataset.iterdir() if p.is_dir()):
+        scene = HeldOutScene.lift(folder, encoders, views=4)
+        assert set(scene.seen_parts) <= set(scene.kinds) and scene.accepted(-1) == set()
+        hits = [h for h in read_hits(folder / "hits.jsonl") if scene.accepted(h.part)]
+        embeddings = [encoders.embed_sound(*read_wav(folder / h.wav)) for h in hits]
+        for i, hit in enumerate(hits):
+            assert hit.part in scene.accepted(hit.part)
+            own.append(scene.found(embeddings[i], hit.part, 3))
+            other = next(((i + d) % len(hits) for d in range(1, len(hits))
+                          if scene.kinds[hits[(i + d) % len(hits)].part] != scene.kinds[hit.part]), None)
+            if other is not None:
+                moved.append(scene.found(embeddings[other], hit.part, 3))
+    assert len(own) >= 40 and len(moved) >= 40
+    assert np.mean(own) >= 0.75 and np.mean(own) >= np.mean(moved) + 0.25, (np.mean(own), np.mean(moved))
+
+
+def test_the_localization_evaluation_beats_chance_on_the_tiny_world(tiny_dataset):
+    """`vaf eval localize`'s whole path: the embedded encoders against the untrained ones and a random part."""
+    from vaf.training.eval.localization import evaluate_localization, results_table
+
+    report = evaluate_localization(tiny_dataset, views=4)
+    accuracy = report["accuracy"]
+    assert report["hits"] + report["skipped_hits"] == 16 and report["hits"] >= 12
+    assert all(0 <= a["acc1"] <= a["acc3"] <= 1 for a in accuracy.values())
+    assert accuracy["trained encoders"]["acc3"] >= accuracy["random part"]["acc3"] + 0.2
+    assert results_table(report, "vaf eval localize").count("\n| ") == 4

@@ -145,13 +145,15 @@ def test_the_evaluation_scores_every_method_with_both_judges(tiny_hits, tiny_gen
     listen = tmp_path / "listen"
     louder = ev.Clips("the recordings themselves, 6 dB up", test.targets, 2 * test.level)
     report = ev.evaluate_generator(tiny_dataset, tiny_generator[1], train, test, tiny_encoders, {"louder": louder},
-                                   progress=False, listen=listen, listen_hits=5)
+                                   progress=False, listen=listen, listen_hits=5, views=4)
     assert report["hits"] == len(test) and 0 < report["recordings_material_acc_mlp"] <= 1
+    # the same clips louder embed alike, so they are localised exactly as often as the recordings
+    assert 0 < report["recordings_localised"] <= 1 and report["methods"][louder.name]["localised"] == report["recordings_localised"]
     methods = report["methods"]
     assert any(name.startswith("nearest-neighbour") for name in methods) and len(methods) >= 4
     for name, m in methods.items():
         assert all(np.isfinite(m[k]) for k in ("ssim", "psnr_db", "kl", "fad_own", "cents_median")), name
-        assert 0 <= m["material_acc"] <= 1 and 0 <= m["material_acc_mlp"] <= 1, name
+        assert 0 <= m["material_acc"] <= 1 and 0 <= m["material_acc_mlp"] <= 1 and 0 <= m["localised"] <= 1, name
     physics = next(m for name, m in methods.items() if name.startswith("physics ground truth, dry"))
     retrieval = next(m for name, m in methods.items() if name.startswith("nearest-neighbour"))
     assert physics["cents_median"] < retrieval["cents_median"]  # the exact modes find the pitch; another hit's clip does not
@@ -161,7 +163,7 @@ def test_the_evaluation_scores_every_method_with_both_judges(tiny_hits, tiny_gen
     assert all(np.isfinite(m["level_db_median"]) for m in methods.values())
     assert physics["level_db_median"] < 3.0  # the world's own recipe at the hit's contact, heard without the room
     table = ev.results_table(report, "vaf eval generator --dataset tiny")
-    assert "material acc., MLP judge" in table and table.count("\n| ") == len(methods) + 1
+    assert "material acc., MLP judge" in table and "localised (top 3)" in table and table.count("\n| ") == len(methods) + 1
     # per part kind: the rows partition the hits, and the pooled row is the headline median
     by_kind = ev.pitch_by_kind_table(report, min_hits=2)
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in by_kind.splitlines()[2:]]

@@ -27,7 +27,12 @@ clips are clean, so the spectral gate is skipped for them). Metrics, per hit the
   recordings of the training scenes, applied to the generated clips (its accuracy on the held-out
   recordings themselves is the ceiling, reported as "recordings"); beside it, the same for a
   one-hidden-layer MLP on the same statistics, a stronger judge whose verdict a small change of
-  spectral shape moves less (docs/results.md, 2026-11-29 evening).
+  spectral shape moves less (docs/results.md, 2026-11-29 evening);
+- localised: the fraction of hits whose clip, embedded by the audio encoder, the runtime's localizer
+  finds in its held-out scene as the localization evaluation counts it (one of the top 3 parts is
+  the struck one or of its kind; features lifted like the hits' own), over hits on parts some view
+  saw. A sound can read as its material and still not as its part: the localizer weighs what the
+  part looks like, size and shape included (docs/results.md, 2026-11-30 06:00).
 """
 
 from __future__ import annotations
@@ -46,10 +51,12 @@ from vaf.runtime.encoders import OnnxEncoders
 from vaf.runtime.preprocess import crop_or_pad, finish_clip, resample
 from vaf.runtime.room import Room, reverberate
 from vaf.training.encoders.logmel import LogMel
+from vaf.training.eval.localization import HeldOutScene
 from vaf.training.generator.data import HitSet
 
 DYNAMIC_RANGE_DB = 60.0
 MLP_JUDGE_HIDDEN = 256  # the second material judge's hidden units
+LOCALIZE_TOP_K = 3  # the localization evaluation's Acc(3)
 
 
 @dataclass
@@ -176,10 +183,19 @@ class MaterialClassifier:
         return float(np.mean([self.classes[p] == m for p, m in zip(predicted, materials)]))
 
 
+def localised_fraction(embeddings: np.ndarray, hits: HitSet, scenes: dict[str, HeldOutScene]) -> float:
+    """Of the hits on parts some view saw, the fraction whose clip (embeddings: (N, D) float32, in the order of
+    `hits`) the localizer of its scene (scenes: HitSet.scene -> HeldOutScene) finds in its top LOCALIZE_TOP_K."""
+    found = [scenes[s].found(e, int(p), LOCALIZE_TOP_K)
+             for s, p, e in zip(hits.scene, hits.part, embeddings) if scenes[s].accepted(int(p))]
+    return float(np.mean(found)) if found else float("nan")
+
+
 def score(method: Clips, reference: HitSet, encoders: OnnxEncoders, judges: dict[str, MaterialClassifier],
-          reference_embeddings: np.ndarray) -> dict:
-    """Every metric of one method's clips against the recordings; judges: report key -> material classifier.
-    "per_hit" holds the SSIM and the dominant-frequency error (cents) of each hit, in the order of `reference`."""
+          reference_embeddings: np.ndarray, scenes: dict[str, HeldOutScene]) -> dict:
+    """Every metric of one method's clips against the recordings; judges: report key -> material classifier;
+    scenes: the held-out scenes' localizers. "per_hit" holds the SSIM and the dominant-frequency error (cents) of
+    each hit, in the order of `reference`."""
     rate = reference.sample_rate
     gen_power, ref_power = mel_power(method.audio, rate), mel_power(reference.targets, rate)
     ssims, psnrs, kls, cents, t60_ms = [], [], [], [], []
@@ -202,6 +218,7 @@ def score(method: Clips, reference: HitSet, encoders: OnnxEncoders, judges: dict
         "t60_ms_median": float(np.nanmedian(t60_ms)),
         "level_db_median": None if level_db is None else float(np.median(np.abs(level_db))),
         **{key: judge.accuracy(method.audio, reference.material) for key, judge in judges.items()},
+        "localised": localised_fraction(embeddings, reference, scenes),
         "ms_per_hit": method.ms_per_hit,
         "per_hit": {"ssim": [float(v) for v in ssims], "cents": [float(c) for c in cents]},
     }
@@ -213,18 +230,19 @@ def results_table(report: dict, command: str) -> str:
         "",
         f"`{command}` — {report['hits']} held-out hits in {report['scenes']} test scenes of `{report['dataset']}`; "
         f"training scenes: {report['train_hits']} hits. Material judges on the recordings themselves: "
-        f"linear {100 * report['recordings_material_acc']:.1f}%, MLP {100 * report['recordings_material_acc_mlp']:.1f}%.",
+        f"linear {100 * report['recordings_material_acc']:.1f}%, MLP {100 * report['recordings_material_acc_mlp']:.1f}%; "
+        f"the recordings localised to their part (top {LOCALIZE_TOP_K}): {100 * report['recordings_localised']:.1f}%.",
         "",
         "| method | log-mel SSIM ↑ | PSNR dB ↑ | KL ↓ | FAD (own encoder) ↓ | dominant freq. error, cents ↓ | T60 error, ms ↓ "
-        "| level error, dB ↓ | material acc. ↑ | material acc., MLP judge ↑ | ms per hit |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| level error, dB ↓ | material acc. ↑ | material acc., MLP judge ↑ | localised (top {LOCALIZE_TOP_K}) ↑ | ms per hit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, m in report["methods"].items():
         ms = "" if m["ms_per_hit"] is None else f"{m['ms_per_hit']:.3f}"
         level = "" if m["level_db_median"] is None else f"{m['level_db_median']:.1f}"
         lines.append(f"| {name} | {m['ssim']:.3f} | {m['psnr_db']:.2f} | {m['kl']:.3f} | {m['fad_own']:.3f} | "
                      f"{m['cents_median']:.0f} | {m['t60_ms_median']:.0f} | {level} | {100 * m['material_acc']:.1f}% | "
-                     f"{100 * m['material_acc_mlp']:.1f}% | {ms} |")
+                     f"{100 * m['material_acc_mlp']:.1f}% | {100 * m['localised']:.1f}% | {ms} |")
     return "\n".join(lines)
 
 
@@ -372,18 +390,21 @@ def physics_clips(hits: HitSet, room: Room | None = None) -> list[Clips]:
 
 def evaluate_generator(dataset: str | Path, model_dir: str | Path, train: HitSet, test: HitSet, encoders: OnnxEncoders,
                        baselines: dict[str, Clips] | None = None, progress: bool = True, listen: str | Path | None = None,
-                       listen_hits: int = 24) -> dict:
+                       listen_hits: int = 24, views: int = 16) -> dict:
     """Scores the shipped-path model in `model_dir` and the given baseline clips on `test`; with `listen`, also writes
-    `listen_hits` of the hits heard through every method there (training/eval/listening.py)."""
+    `listen_hits` of the hits heard through every method there (training/eval/listening.py). `views`: the views the
+    hits' features were lifted from; the localizers of the test scenes lift theirs alike."""
     judges = {"material_acc": MaterialClassifier(train.targets, train.material, train.sample_rate),
               "material_acc_mlp": MaterialClassifier(train.targets, train.material, train.sample_rate, hidden=MLP_JUDGE_HIDDEN)}
+    scenes = {s: HeldOutScene.lift(s, encoders, views)
+              for s in tqdm(sorted(set(test.scene)), desc="localizers", unit="scene", disable=not progress)}
     reference = np.concatenate([encoders.embed_audio(test.targets[i : i + 256]) for i in range(0, len(test), 256)])
     from vaf.runtime.recipe_model import OnnxRecipeModel
 
     room = OnnxRecipeModel.load(model_dir).room
     methods = [*realtime_clips(model_dir, test), retrieval_clips(train, test), *(baselines or {}).values(),
                *physics_clips(test, room), same_subpart_clips(test)]
-    scores = {m.name: score(m, test, encoders, judges, reference)
+    scores = {m.name: score(m, test, encoders, judges, reference, scenes)
               for m in tqdm(methods, desc="scoring", unit="method", disable=not progress)}
     if listen is not None:
         from vaf.training.eval.listening import write_listening_set
@@ -397,5 +418,6 @@ def evaluate_generator(dataset: str | Path, model_dir: str | Path, train: HitSet
         "model": str(model_dir),
         "kinds": [str(k) for k in test.kind],
         **{f"recordings_{key}": judge.accuracy(test.targets, test.material) for key, judge in judges.items()},
+        "recordings_localised": localised_fraction(reference, test, scenes),
         "methods": scores,
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import dataclass
 from math import comb
 from pathlib import Path
 
@@ -24,9 +25,38 @@ from vaf.runtime.wav import read_wav
 from vaf.training.data.capture import read_hits
 from vaf.training.data.pairs import dataset_split, part_kind
 from vaf.training.encoders.train import EncoderPair, TrainConfig
-from vaf.training.features.lift import lift_features
-from vaf.training.features.masks import oracle_masks
-from vaf.runtime.cameras import around_objects
+from vaf.training.features.lift import lift_oracle_views
+
+
+@dataclass
+class HeldOutScene:
+    """One held-out scene as this evaluation localises in it: the runtime's localizer over features lifted with
+    `lift_oracle_views`, and each part's kind (part_kind), which decides what counts as found."""
+
+    localizer: SceneLocalizer
+    kinds: dict[int, str]
+
+    @classmethod
+    def lift(cls, folder: str | Path, encoders: OnnxEncoders, views: int, seed: int = 0) -> HeldOutScene:
+        """`folder`: a capture-layout scene (its `bundle`); features lifted from `views` views drawn from `seed`."""
+        bundle = SceneBundle.load(Path(folder) / "bundle")
+        bundle.features = lift_oracle_views(bundle, encoders, views, seed).features
+        kinds = {s.id: part_kind(s.label, s.material) for s in bundle.segments if s.level == "part"}
+        return cls(SceneLocalizer(bundle), kinds)
+
+    @property
+    def seen_parts(self) -> list[int]:
+        """Parts some view saw: the only ones the localizer can rank."""
+        return [int(p) for p in self.localizer.segments[1]]
+
+    def accepted(self, part: int) -> set[int]:
+        """The seen parts that count as finding a sound of `part`: itself and those of its kind (empty: unseen)."""
+        seen = self.seen_parts
+        return {p for p in seen if self.kinds[p] == self.kinds[part]} if part in seen else set()
+
+    def found(self, embedding: np.ndarray, part: int, top_k: int) -> bool:
+        """Whether a clip of `part` with this audio embedding ((D,) float32) is found among the top `top_k` parts."""
+        return bool(self.accepted(part) & {s.id for s in self.localizer.rank(embedding, "part", top_k)})
 
 
 def untrained_encoders(folder: Path, seed: int = 0) -> OnnxEncoders:
@@ -63,27 +93,19 @@ def evaluate_localization(dataset: str | Path, encoders_dir: str | Path | None =
         scenes = dataset_split(dataset, "test")
         for scene in scenes:
             folder = dataset / scene
-            bundle = SceneBundle.load(folder / "bundle")
-            kinds = {s.id: part_kind(s.label, s.material) for s in bundle.segments if s.level == "part"}
-            cams = around_objects(bundle.segments, views, 128, np.random.default_rng(seed))
-            localizers = {}
-            for name, enc in methods.items():
-                lifted = lift_features(bundle.gaussians, cams, oracle_masks(bundle.labels), enc.embed_images, enc.dim,
-                                       enc.window_m, enc.image_size)
-                bundle.features = lifted.features
-                localizers[name] = SceneLocalizer(bundle)
-            seen_parts = [int(p) for p in localizers["trained encoders"].segments[1]]
+            held_out = {name: HeldOutScene.lift(folder, enc, views, seed) for name, enc in methods.items()}
+            seen_parts = held_out["trained encoders"].seen_parts
             for hit in read_hits(folder / "hits.jsonl"):
                 audio, rate = read_wav(folder / hit.wav)
-                ok = {p for p in seen_parts if p == hit.part or kinds[p] == kinds[hit.part]}
-                if hit.part not in seen_parts:
+                ok = held_out["trained encoders"].accepted(hit.part)
+                if not ok:
                     skipped += 1
                     continue
                 ranked = {}
                 try:
                     for name, enc in methods.items():
                         t0 = time.perf_counter()
-                        ranked[name] = [s.id for s in localizers[name].rank(enc.embed_sound(audio, rate), "part", 3)]
+                        ranked[name] = [s.id for s in held_out[name].localizer.rank(enc.embed_sound(audio, rate), "part", 3)]
                         if name == "trained encoders":
                             localize_ms.append((time.perf_counter() - t0) * 1e3)
                 except ValueError:  # silent after denoising

@@ -20,10 +20,12 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from tqdm import tqdm
 
+from vaf.runtime.cameras import PinholeCamera, around_objects
+from vaf.runtime.encoders import OnnxEncoders
 from vaf.runtime.gaussians import GaussianCloud
+from vaf.runtime.scene_bundle import SceneBundle
 from vaf.training.features.crops import metric_crop
-from vaf.training.features.masks import MaskSource
-from vaf.runtime.cameras import PinholeCamera
+from vaf.training.features.masks import MaskSource, oracle_masks
 from vaf.training.render.rasterizer import Contributions, render
 from vaf.training.render import Renderer
 
@@ -89,6 +91,14 @@ def lift_features(cloud: GaussianCloud, cameras: Iterable[PinholeCamera], masks_
     """masks_for(view) -> (H, W, 3) segment ids per level (features/masks.py); embed((B, S, S, 3)) -> (B, dim)."""
     views = embedded_views(cloud, cameras, masks_for, embed, dim, window_m, crop_size, progress, renderer)
     return lift_views(views, len(cloud), dim)
+
+
+def lift_oracle_views(bundle: SceneBundle, encoders: OnnxEncoders, views: int, seed: int = 0) -> LiftedFeatures:
+    """A sounding-world scene's features as its evaluations and the generator's training data lift them: `views`
+    cameras of 128 px around its objects (drawn from `seed`), masks from its own segment labels."""
+    cameras = around_objects(bundle.segments, views, 128, np.random.default_rng(seed))
+    return lift_features(bundle.gaussians, cameras, oracle_masks(bundle.labels), encoders.embed_images, encoders.dim,
+                         encoders.window_m, encoders.image_size)
 
 
 def lift_views(views: Iterable[EmbeddedView], count: int, dim: int) -> LiftedFeatures:

@@ -20,7 +20,6 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from vaf.runtime.cameras import around_objects
 from vaf.runtime.encoders import DEFAULT_ENCODERS, OnnxEncoders
 from vaf.runtime.feature_field import FeatureField
 from vaf.runtime.preprocess import clip_and_level
@@ -31,8 +30,7 @@ from vaf.runtime.synthesis import Excitation
 from vaf.runtime.wav import read_wav
 from vaf.training.data.capture import read_hits
 from vaf.training.data.pairs import dataset_split, part_kind
-from vaf.training.features.lift import lift_features
-from vaf.training.features.masks import oracle_masks
+from vaf.training.features.lift import lift_oracle_views
 from vaf.training.world.dataset import struck_sample
 
 SAMPLE_RATE = 24_000  # the encoders' rate; the generator is trained and evaluated here
@@ -97,9 +95,7 @@ def _scene_features(folder: Path, encoders: OnnxEncoders, views: int, cache: Pat
     if path.is_file():
         return np.load(path)
     bundle = SceneBundle.load(folder / "bundle")
-    cams = around_objects(bundle.segments, views, 128, np.random.default_rng(0))
-    lifted = lift_features(bundle.gaussians, cams, oracle_masks(bundle.labels), encoders.embed_images, encoders.dim,
-                           encoders.window_m, encoders.image_size)
+    lifted = lift_oracle_views(bundle, encoders, views)
     field = FeatureField(bundle.gaussians.positions, lifted.features)
     features, found = field.query(np.array([h.point for h in read_hits(folder / "hits.jsonl")]))
     features[~found] = 0.0
