@@ -113,6 +113,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                      "--listen-hits held-out hits as WAVs, with an index.md")
     gen.add_argument("--listen-hits", type=int, default=24, help="hits in the listening set, materials in turn (default: 24)")
     gen.set_defaults(run=eval_generator_command)
+    demo = evsub.add_parser("demo-scene", help="the checks a real-time generator passes before it ships: the embedded "
+                            "demo scene struck through it, against the scene's physics and localizer (exit 1 if one fails)")
+    demo.add_argument("--model", default=None, help="runtime generator folder, or a `vaf train generator` folder "
+                      "(default: the embedded model)")
+    demo.set_defaults(run=eval_demo_scene_command)
 
 
 def train_encoders_command(args: argparse.Namespace) -> int:
@@ -232,6 +237,22 @@ def _checked_recipe_model(folder: Path, encoders):
         raise ValueError(f"{folder}: trained on the features of encoders {model.encoders}, but --encoders "
                          f"{encoders.path} are {encoders.fingerprint}: pass the encoders it was trained with")
     return model
+
+
+def eval_demo_scene_command(args: argparse.Namespace) -> int:
+    from vaf.runtime.encoders import OnnxEncoders
+    from vaf.runtime.recipe_model import DEFAULT_GENERATOR, OnnxRecipeModel
+    from vaf.training.eval.demo_scene import checks_table, demo_scene_checks
+
+    try:
+        checks = demo_scene_checks(OnnxRecipeModel.load(_recipe_folder(args.model or DEFAULT_GENERATOR)), OnnxEncoders.load())
+    except (ValueError, FileNotFoundError) as e:
+        print(f"vaf eval demo-scene: {e}", file=sys.stderr)
+        return 2
+    print(checks_table(checks))
+    failed = [c.name for c in checks if not c.passed]
+    print(f"\n{len(failed)} of {len(checks)} checks failed: {'; '.join(failed)}" if failed else f"\nall {len(checks)} checks passed")
+    return 1 if failed else 0
 
 
 def eval_generator_command(args: argparse.Namespace) -> int:
