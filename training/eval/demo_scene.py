@@ -3,7 +3,7 @@
 The embedded demo scene is struck through the model and measured against the scene's own
 physics and localizer, on waveforms. `vaf eval generator` asks how alike a model's sounds are
 to the world's held-out recordings. These checks ask what a game hears on a scene that none of
-its training came from: a candidate that the held-out metrics and both material judges rated best
+its training came from: a candidate that both material judges rated above the model then shipped
 failed here (docs/results.md, 2026-11-30, 04:00). tests/generator/test_shipped_model.py holds the
 shipped model to the same checks.
 """
