@@ -17,13 +17,8 @@ pytestmark = pytest.mark.skipif(not (DEFAULT_GENERATOR / MANIFEST).is_file(), re
 
 
 @pytest.fixture(scope="module")
-def scene():
-    return ds.demo_scene()
-
-
-@pytest.fixture(scope="module")
-def demo_parts(scene):
-    return ds.parts_struck_at_their_centre(OnnxRecipeModel.load(), scene)
+def demo_parts():
+    return ds.parts_struck_at_their_centre(OnnxRecipeModel.load())
 
 
 def test_every_part_sounds(demo_parts):
@@ -36,19 +31,19 @@ def test_metal_rings_longer_than_wood_of_the_same_size(demo_parts):
     assert check.passed, check
 
 
-def test_as_loud_as_the_physics_across_the_demo_scene(scene):
+def test_as_loud_as_the_physics_across_the_demo_scene():
     """400 sounding surface samples struck alike through the network and through the scene's own physics: the
     median level difference within 3 dB, at most 3% of the spots 12 dB or more quieter."""
-    difference = ds.level_against_physics(OnnxRecipeModel.load(), scene)
+    difference = ds.level_against_physics(OnnxRecipeModel.load())
     checks = ds.loudness_checks(difference)
     assert all(c.passed for c in checks), (checks, np.percentile(difference, [5, 50, 95]))
 
 
-def test_its_sounds_localise_to_their_part_across_the_demo_scene(scene):
+def test_its_sounds_localise_to_their_part_across_the_demo_scene():
     """The embedded localizer, hearing the network's sound of a spot, ranks the struck part among its top 5 for at
     least 36 of 60 spots (the shipped model: 40; the one before it: 44). A candidate that both material judges
     rated above the model then shipped reached 26 (docs/results.md, 2026-11-30, 04:00)."""
-    check = ds.localisation_check(ds.localised_to_their_part(OnnxRecipeModel.load(), scene, OnnxEncoders.load()))
+    check = ds.localisation_check(ds.localised_to_their_part(OnnxRecipeModel.load(), OnnxEncoders.load()))
     assert check.passed, check
 
 

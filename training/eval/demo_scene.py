@@ -46,21 +46,24 @@ class Check:
 
 
 def demo_scene() -> LoadedScene:
+    """The embedded demo scene, freshly loaded: the runtime memoises what a generator made per loaded scene by the
+    generator's name, so every check strikes a scene no other model has sounded."""
     return LoadedScene.of("demo", SceneBundle.load(DEMO_SCENE))
 
 
-def check_model_reads_scene(model: OnnxRecipeModel, scene: LoadedScene) -> None:
+def check_model_reads_scene(model: OnnxRecipeModel) -> None:
     """ValueError naming both fingerprints when the model was trained on other encoders' features than the scene's."""
+    scene = demo_scene()
     if not RealtimeGenerator(model).supports(scene):
         raise ValueError(f"{model.path}: trained on the features of encoders {model.encoders}, but the demo scene's "
                          f"features come from encoders {scene.bundle.features_source.get('encoders')}")
 
 
-def parts_struck_at_their_centre(model: OnnxRecipeModel, scene: LoadedScene) -> dict[int, dict]:
-    """Each part of the scene struck once through the model (a wooden ball, 0.05 N*s, 1.5 m/s) at the surface sample
+def parts_struck_at_their_centre(model: OnnxRecipeModel) -> dict[int, dict]:
+    """Each part of the demo scene struck once through the model (a wooden ball, 0.05 N*s, 1.5 m/s) at the surface sample
     nearest the part's centre: part id -> material, role (the label's last word), size (largest extent, metres),
     audio (1 s at RATE) and its T60 (seconds). Parts whose spot no view saw are left out."""
-    generator = RealtimeGenerator(model)
+    scene, generator = demo_scene(), RealtimeGenerator(model)
     excitation = Excitation.from_materials(0.05, 1.5, "wood", "wood")
     parts = {}
     for seg in scene.bundle.segments:
@@ -95,10 +98,11 @@ def metal_rings_longer_than_wood(parts: dict[int, dict]) -> Check:
                  "all, at least one pair", longer == len(pairs) > 0)
 
 
-def level_against_physics(model: OnnxRecipeModel, scene: LoadedScene, spots: int = LOUDNESS_SPOTS) -> np.ndarray:
+def level_against_physics(model: OnnxRecipeModel, spots: int = LOUDNESS_SPOTS) -> np.ndarray:
     """Level differences, dB (model minus physics), of `spots` random surface samples (seed 0) struck alike (a steel
     ball, 0.05 N*s, 2 m/s; RMS of 0.5 s at RATE), leaving out the physics' silent (nodal) spots and the model's
     unsounded ones."""
+    scene = demo_scene()
     index = np.random.default_rng(0).permutation(len(scene.surface.points))[:spots]
     made = RealtimeGenerator(model).generate(scene, index)
     physics = PhysicsGenerator().generate(scene, index)
@@ -124,11 +128,11 @@ def loudness_checks(difference: np.ndarray) -> list[Check]:
                   f"at most {100 * QUIET_AT_MOST:.0f}%", enough and quiet <= QUIET_AT_MOST)]
 
 
-def localised_to_their_part(model: OnnxRecipeModel, scene: LoadedScene, encoders: OnnxEncoders,
-                            spots: int = LOCALISED_SPOTS) -> int:
+def localised_to_their_part(model: OnnxRecipeModel, encoders: OnnxEncoders, spots: int = LOCALISED_SPOTS) -> int:
     """How many of `spots` random sounding surface samples (seed 0; the floor aside), each struck by a wooden ball
     (0.05 N*s, 2 m/s) through the model, the scene's localizer ranks the struck part among its top LOCALISED_TOP_K
     for. A spot the model cannot sound counts as not found."""
+    scene = demo_scene()
     localizer, generator = SceneLocalizer(scene.bundle), RealtimeGenerator(model)
     floor = {s.id for s in scene.bundle.segments if (s.label or "").startswith("floor")}
     candidates = np.flatnonzero(~np.isin(scene.surface.labels[:, 1], list(floor)))
@@ -151,12 +155,10 @@ def localisation_check(found: int) -> Check:
 
 def demo_scene_checks(model: OnnxRecipeModel, encoders: OnnxEncoders) -> list[Check]:
     """Every check, in the table's order; `encoders`: those the demo scene's features come from (the embedded ones)."""
-    scene = demo_scene()
-    check_model_reads_scene(model, scene)
-    parts = parts_struck_at_their_centre(model, scene)
-    return [every_part_sounds(parts), metal_rings_longer_than_wood(parts),
-            *loudness_checks(level_against_physics(model, scene)),
-            localisation_check(localised_to_their_part(model, scene, encoders))]
+    check_model_reads_scene(model)
+    parts = parts_struck_at_their_centre(model)
+    return [every_part_sounds(parts), metal_rings_longer_than_wood(parts), *loudness_checks(level_against_physics(model)),
+            localisation_check(localised_to_their_part(model, encoders))]
 
 
 def checks_table(checks: list[Check]) -> str:
