@@ -148,7 +148,8 @@ def localised_to_their_part(model: OnnxRecipeModel, encoders: OnnxEncoders, spot
 
 
 def localisation_check(found: int) -> Check:
-    """Neither the world's held-out hits nor the material judges heard what this hears (docs/results.md, 2026-11-30)."""
+    """At least LOCALISED_AT_LEAST of the LOCALISED_SPOTS spots found; the world's held-out hits and both material
+    judges missed what this caught (docs/results.md, 2026-11-30, 04:00)."""
     return Check(f"struck part in the localizer's top {LOCALISED_TOP_K}", f"{found} of {LOCALISED_SPOTS} spots",
                  f"at least {LOCALISED_AT_LEAST}", found >= LOCALISED_AT_LEAST)
 
