@@ -123,3 +123,31 @@ def test_training_keeps_the_judges_in_the_checkpoint(tiny_dataset, tiny_encoders
     again = train_generator(tiny_dataset, tmp_path, config, tiny_encoders.path, progress=False, train=train, test=test)
     assert again["history"] == report["history"]
     assert again["material_judges_held_out_accuracy"] == accuracy
+
+
+def test_judges_of_part_kinds_name_each_kind_and_leave_unknown_kinds_out(tiny_dataset, tiny_encoders, tiny_hits,
+                                                                          tiny_recipe, tmp_path):
+    """`judge_target="kind"`: the judges learn the training hits' part kinds (material and class), a held-out hit of
+    a kind no training hit has is left out of the term (cross-entropy's ignored class), and the run's judges have
+    one output per training kind."""
+    train, test = tiny_hits
+    kinds = sorted(set(train.kind.tolist()))
+    net = build_generator(dict(tiny_recipe))
+    held_out = GeneratorObjective(test, net.config, 0.0, 0.0, judged_kinds=kinds)
+    for kind, label in zip(test.kind, held_out.judged.tolist()):
+        assert label == (kinds.index(kind) if kind in kinds else -100)
+    unknown = torch.tensor([-100] * 4 + [0] * 4)
+    judge = MaterialJudge(len(kinds))
+    clips = torch.tensor(train.targets[:8])
+    from vaf.training.generator.losses import heard_material_loss
+
+    partly = heard_material_loss(clips, unknown, [judge], held_out.spectral.mel).item()
+    assert partly == pytest.approx(heard_material_loss(clips[4:], unknown[4:], [judge], held_out.spectral.mel).item())
+    config = GeneratorTrainConfig(epochs=1, batch=8, views=4, model=dict(tiny_recipe), heard_material_weight=0.5,
+                                  judge_epochs=2, judge_target="kind")
+    report = train_generator(tiny_dataset, tmp_path, config, tiny_encoders.path, progress=False, train=train, test=test)
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert saved["judges"]["0.head.weight"].shape[0] == len(kinds) != len(net.config.materials)
+    assert 0.0 <= report["material_judges_held_out_accuracy"][0] <= 1.0
+    with pytest.raises(ValueError, match="judge_target"):
+        GeneratorTrainConfig(judge_target="colour")

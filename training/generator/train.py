@@ -39,6 +39,9 @@ PROTOTYPES = 256
 OOD_PERCENTILE = 1.0
 
 
+JUDGE_TARGETS = ("material", "kind")
+
+
 @dataclass
 class GeneratorTrainConfig:
     epochs: int = 20
@@ -57,6 +60,7 @@ class GeneratorTrainConfig:
     heard_material_weight: float = 0.0  # a frozen material judge's cross-entropy on the clip (losses.heard_material_loss)
     judge_epochs: int = 10  # with heard_material_weight: epochs of the judge's training on the recordings (judge.py)
     judges: int = 1  # with heard_material_weight: judges trained from other seeds, the term averaged over them
+    judge_target: str = "material"  # what the judges name: the struck "material", or the part's "kind" (data.part_kind)
     loss_modes: str = "grid"  # what the loss hears: every grid bin ("grid") or the runtime recipe ("runtime", models.fold_modes)
     model: dict = field(default_factory=lambda: asdict(RecipeConfig()))
 
@@ -70,6 +74,8 @@ class GeneratorTrainConfig:
                      "mel_stats_weight", "heard_material_weight"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.judge_target not in JUDGE_TARGETS:
+            raise ValueError(f"judge_target must be one of {', '.join(JUDGE_TARGETS)}, got {self.judge_target!r}")
         if self.loss_modes not in ("grid", "runtime"):
             raise ValueError(f"loss_modes must be 'grid' or 'runtime', got {self.loss_modes!r}")
         # complete, so a checkpoint says every choice even when a later version changes a default; fails early, naming
@@ -83,7 +89,9 @@ class GeneratorObjective:
     def __init__(self, hits: HitSet, config: RecipeConfig, loudness_weight: float, material_weight: float,
                  pitch_weight: float = 0.0, decay_weight: float = 0.0, loss_modes: str = "grid", mel_weight: float = 1.0,
                  band_decay_weight: float = 0.0, mel_stats_weight: float = 0.0, heard_material_weight: float = 0.0,
-                 judges: Sequence[MaterialJudge] = ()):
+                 judges: Sequence[MaterialJudge] = (), judged_kinds: Sequence[str] | None = None):
+        """judged_kinds: the judges name part kinds, these (a hit of another kind is left out of the term); None: they
+        name materials (config.materials)."""
         self.hits = hits
         self.config = config
         self.spectral = SpectralLoss(hits.sample_rate, mel_weight=mel_weight)
@@ -91,6 +99,10 @@ class GeneratorObjective:
         self.tau = synth.contact_durations(hits.excitations(np.arange(len(hits))))
         self.white = synth.white_noise(list(range(NOISE_BANK)), self.frames)
         self.material = torch.tensor([config.materials.index(m) for m in hits.material])
+        if judged_kinds is None:
+            self.judged = self.material
+        else:  # -100: cross-entropy's ignored class
+            self.judged = torch.tensor([list(judged_kinds).index(k) if k in judged_kinds else -100 for k in hits.kind])
         self.inputs = torch.tensor(hits.features if config.input == "features" else hits.patches)
         self.geometry = torch.tensor(hits.geometry)
         self.targets = torch.tensor(hits.targets)
@@ -133,7 +145,7 @@ class GeneratorObjective:
         parts = {"spectral": spectral.item(), "loudness_ln": loudness.item(), "material_ce": material.item(),
                  "pitch_ce": pitch.item(), "decay": decay.item(), "band_decay": band_decay.item(), "mel_stats": mel_stats.item()}
         if self.judges:
-            heard = heard_material_loss(audio, self.material[index], self.judges, self.spectral.mel, room=room)
+            heard = heard_material_loss(audio, self.judged[index], self.judges, self.spectral.mel, room=room)
             loss = loss + self.heard_material_weight * heard
             parts["heard_material_ce"] = heard.item()
         return loss, parts
@@ -170,15 +182,16 @@ def train_generator(dataset: str | Path | list[str | Path], out: str | Path, con
     terms = {name: getattr(config, name) for name in ("loudness_weight", "material_weight", "pitch_weight", "decay_weight",
                                                      "loss_modes", "mel_weight", "band_decay_weight", "mel_stats_weight",
                                                      "heard_material_weight")}
+    kinds = sorted(set(train.kind.tolist())) if config.judge_target == "kind" else None
     # frozen from the start: a resumed run loads their weights from the checkpoint instead of fitting them
-    judges = torch.nn.ModuleList(MaterialJudge(len(net.config.materials)).eval().requires_grad_(False)
+    judges = torch.nn.ModuleList(MaterialJudge(len(kinds or net.config.materials)).eval().requires_grad_(False)
                                  for _ in range(config.judges if config.heard_material_weight > 0 else 0))
-    objective = GeneratorObjective(train, net.config, **terms, judges=judges)
-    held_out = GeneratorObjective(test, net.config, **terms, judges=judges)
+    objective = GeneratorObjective(train, net.config, **terms, judges=judges, judged_kinds=kinds)
+    held_out = GeneratorObjective(test, net.config, **terms, judges=judges, judged_kinds=kinds)
     judged = {"judges": judges} if judges else {}  # saved and resumed with the network
     if not checkpoint.exists():  # resuming: the checkpoint holds the judges the run started with
         for k, judge in enumerate(judges):  # seeds distinct across judges and across runs of other seeds
-            fit_material_judge(judge, objective.targets, objective.material, objective.spectral.mel, config.judge_epochs,
+            fit_material_judge(judge, objective.targets, objective.judged, objective.spectral.mel, config.judge_epochs,
                                seed=config.seed * config.judges + k, progress=progress)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(train) // config.batch
@@ -211,8 +224,9 @@ def train_generator(dataset: str | Path | list[str | Path], out: str | Path, con
     law = net.damping_law()
     if law is not None:
         report["damping_law"] = law  # {material: (alpha 1/s, beta s)}, to set beside runtime/materials.py
-    if judged:  # how well each judge the generator learnt from hears the held-out recordings
-        report["material_judges_held_out_accuracy"] = [judge_accuracy(judge, held_out.targets, held_out.material,
+    if judged:  # how well each judge the generator learnt from names the held-out recordings' material (or kind)
+        known = held_out.judged >= 0
+        report["material_judges_held_out_accuracy"] = [judge_accuracy(judge, held_out.targets[known], held_out.judged[known],
                                                                       held_out.spectral.mel) for judge in judges]
     room = net.learnt_room()
     if room is not None:
