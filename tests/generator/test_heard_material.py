@@ -143,11 +143,13 @@ def test_judges_of_part_kinds_name_each_kind_and_leave_unknown_kinds_out(tiny_da
 
     partly = heard_material_loss(clips, unknown, [judge], held_out.spectral.mel).item()
     assert partly == pytest.approx(heard_material_loss(clips[4:], unknown[4:], [judge], held_out.spectral.mel).item())
+    assert heard_material_loss(clips[:4], unknown[:4], [judge], held_out.spectral.mel).item() == 0.0  # none known
     config = GeneratorTrainConfig(epochs=1, batch=8, views=4, model=dict(tiny_recipe), heard_material_weight=0.5,
                                   judge_epochs=2, judge_target="kind")
     report = train_generator(tiny_dataset, tmp_path, config, tiny_encoders.path, progress=False, train=train, test=test)
     saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     assert saved["judges"]["0.head.weight"].shape[0] == len(kinds) != len(net.config.materials)
     assert 0.0 <= report["material_judges_held_out_accuracy"][0] <= 1.0
+    assert report["history"][0]["held_out"]["heard_material_ce"] >= 0.0  # finite: NaN fails any comparison
     with pytest.raises(ValueError, match="judge_target"):
         GeneratorTrainConfig(judge_target="colour")

@@ -103,7 +103,10 @@ def heard_material_loss(generated: torch.Tensor, material: torch.Tensor, judges:
     sound like its material to listeners who learnt materials from all of them. Several judges (trained from other
     seeds), because one is fooled: a generator trained against it made clips it named right more often than the
     recordings, while the eval's judges named them less often (docs/results.md, 2026-11-30). A quirk of one judge
-    is not shared by all, though judges of one architecture share many."""
+    is not shared by all, though judges of one architecture share many. A label of -100 leaves its clip out (a
+    part kind no training hit has); with none left the term is 0."""
+    if not bool((material >= 0).any()):
+        return generated.sum() * 0.0
     heard = heard_log_mel(generated * rms_scale(generated, room), mel, room)
     return torch.stack([nn.functional.cross_entropy(judge(heard), material) for judge in judges]).mean()
 

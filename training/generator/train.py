@@ -37,9 +37,7 @@ from vaf.training.generator.models import RecipeConfig, RecipeNet, band_membersh
 NOISE_BANK = 64  # distinct noise seeds drawn from during training
 PROTOTYPES = 256
 OOD_PERCENTILE = 1.0
-
-
-JUDGE_TARGETS = ("material", "kind")
+JUDGE_TARGETS = ("material", "kind")  # what the heard-material term's judges name (GeneratorTrainConfig.judge_target)
 
 
 @dataclass
@@ -102,7 +100,8 @@ class GeneratorObjective:
         if judged_kinds is None:
             self.judged = self.material
         else:  # -100: cross-entropy's ignored class
-            self.judged = torch.tensor([list(judged_kinds).index(k) if k in judged_kinds else -100 for k in hits.kind])
+            label = {k: i for i, k in enumerate(judged_kinds)}
+            self.judged = torch.tensor([label.get(k, -100) for k in hits.kind])
         self.inputs = torch.tensor(hits.features if config.input == "features" else hits.patches)
         self.geometry = torch.tensor(hits.geometry)
         self.targets = torch.tensor(hits.targets)
