@@ -95,20 +95,20 @@ def mel_statistics_loss(generated: torch.Tensor, target: torch.Tensor, mel: LogM
     return (mel_statistics(heard_log_mel(generated, mel, room)) - mel_statistics(mel(target))).abs().mean()
 
 
-def heard_material_loss(generated: torch.Tensor, material: torch.Tensor, judges: Sequence[MaterialJudge], mel: LogMel,
+def heard_material_loss(generated: torch.Tensor, labels: torch.Tensor, judges: Sequence[MaterialJudge], mel: LogMel,
                         room: RoomEnergy | None = None) -> torch.Tensor:
     """Cross-entropy of frozen material judges (training/generator/judge.py, trained on the recordings), averaged
     over the judges, on the generated clips, preprocessed as the recordings were (RMS-normalised), against the
-    struck material (B,) class indices. The spectral terms compare a clip with its one recording; this asks that it
+    class each judge names (B,) indices: the struck material, or the part's kind (train.py, judge_target). The spectral terms compare a clip with its one recording; this asks that it
     sound like its material to listeners who learnt materials from all of them. Several judges (trained from other
     seeds), because one is fooled: a generator trained against it made clips it named right more often than the
     recordings, while the eval's judges named them less often (docs/results.md, 2026-11-30). A quirk of one judge
     is not shared by all, though judges of one architecture share many. A label of -100 leaves its clip out (a
     part kind no training hit has); with none left the term is 0."""
-    if not bool((material >= 0).any()):
+    if not bool((labels >= 0).any()):
         return generated.sum() * 0.0
     heard = heard_log_mel(generated * rms_scale(generated, room), mel, room)
-    return torch.stack([nn.functional.cross_entropy(judge(heard), material) for judge in judges]).mean()
+    return torch.stack([nn.functional.cross_entropy(judge(heard), labels) for judge in judges]).mean()
 
 
 def decay_curve_db(audio: torch.Tensor, hop: int = 64, floor_db: float = 60.0, room: RoomEnergy | None = None) -> torch.Tensor:
