@@ -59,9 +59,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="weight of the heard-material term: a material judge trained on the recordings first, frozen, "
                    "asked to name each generated clip's material (docs/generator.md); off by default, 0.1 in the shipped model")
     g.add_argument("--judge-epochs", type=int, default=10, help="with --heard-material-weight: the judge's training epochs")
-    g.add_argument("--judge-target", choices=("material", "kind"), default="material",
-                   help="with --heard-material-weight: what the judges name, the struck material (default) or the part's "
-                   "kind, its material and class (e.g. 'wood table/top')")
+    g.add_argument("--judge-target", choices=("material", "kind", "both"), default="material",
+                   help="with --heard-material-weight: what the judges name, the struck material (default), the part's "
+                   "kind, its material and class (e.g. 'wood table/top'), or both (a panel of --judges each, their "
+                   "terms summed)")
     g.add_argument("--judges", type=int, default=1,
                    help="with --heard-material-weight: how many judges (other seeds) the term is averaged over, so the "
                    "generator exploits one judge's quirks less (docs/generator.md)")

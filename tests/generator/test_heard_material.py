@@ -57,7 +57,7 @@ def test_the_term_joins_the_loss_at_its_weight_and_needs_a_judge(tiny_hits, tiny
     torch.manual_seed(0)
     net = build_generator({**tiny_recipe, "room": False}).eval()
     index = torch.arange(8)
-    off, on = (GeneratorObjective(tiny_hits[0], net.config, 0.0, 0.0, heard_material_weight=w, judges=[tiny_judge])
+    off, on = (GeneratorObjective(tiny_hits[0], net.config, 0.0, 0.0, heard_material_weight=w, judges={"material": [tiny_judge]})
                for w in (0.0, 2.0))
     with torch.no_grad():
         (loss_off, parts), (loss_on, _) = off(net, index, index), on(net, index, index)
@@ -78,7 +78,7 @@ def test_the_term_moves_the_generated_clips_towards_their_material(term_after_st
     the generated clips as their material more surely; the judge's weights do not move."""
     judge_before = [p.clone() for p in tiny_judge.parameters()]
     heard_after = lambda w: term_after_steps(tiny_recipe, "heard_material_ce", heard_material_weight=w,  # noqa: E731
-                                             judges=[tiny_judge])
+                                             judges={"material": [tiny_judge]})
     (start, without), (same_start, with_term) = heard_after(0.0), heard_after(20.0)
     assert start == same_start
     assert with_term < 0.8 * without, (start, without, with_term)
@@ -96,10 +96,10 @@ def test_several_judges_each_have_their_say(tiny_hits, tiny_recipe, tiny_judge):
                                objective.spectral.mel, epochs=40, batch=16, seed=1, progress=False)
     index = torch.arange(8)
     with torch.no_grad():
-        alone = [GeneratorObjective(train, net.config, 0.0, 0.0, heard_material_weight=1.0, judges=[j])(net, index, index)[1]
+        alone = [GeneratorObjective(train, net.config, 0.0, 0.0, heard_material_weight=1.0, judges={"material": [j]})(net, index, index)[1]
                  ["heard_material_ce"] for j in (tiny_judge, other)]
         panel = GeneratorObjective(train, net.config, 0.0, 0.0, heard_material_weight=1.0,
-                                   judges=[tiny_judge, other])(net, index, index)[1]["heard_material_ce"]
+                                   judges={"material": [tiny_judge, other]})(net, index, index)[1]["heard_material_ce"]
     assert alone[0] != pytest.approx(alone[1], rel=1e-3)  # another seed, another judge
     assert panel == pytest.approx(sum(alone) / 2, rel=1e-5)
 
@@ -114,15 +114,16 @@ def test_training_keeps_the_judges_in_the_checkpoint(tiny_dataset, tiny_encoders
     report = train_generator(tiny_dataset, tmp_path, config, tiny_encoders.path, progress=False, train=train, test=test)
     saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     assert {"judges", "model"} <= set(saved)
-    assert all(f"{k}.level_mean" in saved["judges"] for k in range(judges))
+    assert all(f"material.{k}.level_mean" in saved["judges"] for k in range(judges))
     if judges == 2:
-        assert not torch.equal(saved["judges"]["0.head.weight"], saved["judges"]["1.head.weight"])
-    accuracy = report["material_judges_held_out_accuracy"]
-    assert len(accuracy) == judges and all(0.0 <= a <= 1.0 for a in accuracy)
+        assert not torch.equal(saved["judges"]["material.0.head.weight"], saved["judges"]["material.1.head.weight"])
+    accuracy = report["judges_held_out_accuracy"]
+    assert list(accuracy) == ["material"]
+    assert len(accuracy["material"]) == judges and all(0.0 <= a <= 1.0 for a in accuracy["material"])
     assert "heard_material_ce" in report["history"][0]["held_out"]
     again = train_generator(tiny_dataset, tmp_path, config, tiny_encoders.path, progress=False, train=train, test=test)
     assert again["history"] == report["history"]
-    assert again["material_judges_held_out_accuracy"] == accuracy
+    assert again["judges_held_out_accuracy"] == accuracy
 
 
 def test_judges_of_part_kinds_name_each_kind_and_leave_unknown_kinds_out(tiny_dataset, tiny_encoders, tiny_hits,
@@ -133,8 +134,8 @@ def test_judges_of_part_kinds_name_each_kind_and_leave_unknown_kinds_out(tiny_da
     train, test = tiny_hits
     kinds = sorted(set(train.kind.tolist()))
     net = build_generator(dict(tiny_recipe))
-    held_out = GeneratorObjective(test, net.config, 0.0, 0.0, judged_kinds=kinds)
-    for kind, label in zip(test.kind, held_out.judged.tolist()):
+    held_out = GeneratorObjective(test, net.config, 0.0, 0.0, kinds=kinds)
+    for kind, label in zip(test.kind, held_out.labels["kind"].tolist()):
         assert label == (kinds.index(kind) if kind in kinds else -100)
     unknown = torch.tensor([-100] * 4 + [0] * 4)
     judge = MaterialJudge(len(kinds))
@@ -148,8 +149,42 @@ def test_judges_of_part_kinds_name_each_kind_and_leave_unknown_kinds_out(tiny_da
                                   judge_epochs=2, judge_target="kind")
     report = train_generator(tiny_dataset, tmp_path, config, tiny_encoders.path, progress=False, train=train, test=test)
     saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
-    assert saved["judges"]["0.head.weight"].shape[0] == len(kinds) != len(net.config.materials)
-    assert 0.0 <= report["material_judges_held_out_accuracy"][0] <= 1.0
-    assert report["history"][0]["held_out"]["heard_material_ce"] >= 0.0  # finite: NaN fails any comparison
+    assert saved["judges"]["kind.0.head.weight"].shape[0] == len(kinds) != len(net.config.materials)
+    assert 0.0 <= report["judges_held_out_accuracy"]["kind"][0] <= 1.0
+    assert report["history"][0]["held_out"]["heard_kind_ce"] >= 0.0  # finite: NaN fails any comparison
     with pytest.raises(ValueError, match="judge_target"):
         GeneratorTrainConfig(judge_target="colour")
+
+
+def test_both_panels_each_have_their_say_and_are_kept(tiny_dataset, tiny_encoders, tiny_hits, tiny_recipe, tiny_judge,
+                                                      tmp_path):
+    """`judge_target="both"`: a material panel and a kind panel; the term is the sum of each panel's own term at the
+    weight, both are fitted, saved and reported, and a kind panel needs the kinds it names."""
+    train, test = tiny_hits
+    kinds = sorted(set(train.kind.tolist()))
+    torch.manual_seed(0)
+    net = build_generator({**tiny_recipe, "room": False}).eval()
+    labelled = GeneratorObjective(train, net.config, 0.0, 0.0, kinds=kinds)
+    kind_judge = fit_material_judge(MaterialJudge(len(kinds)), labelled.targets, labelled.labels["kind"],
+                                    labelled.spectral.mel, epochs=20, batch=16, progress=False)
+    index = torch.arange(8)
+    panels = {"material": [tiny_judge], "kind": [kind_judge]}
+    with torch.no_grad():
+        alone = [GeneratorObjective(train, net.config, 0.0, 0.0, heard_material_weight=1.5, judges={t: panels[t]},
+                                    kinds=kinds)(net, index, index) for t in panels]
+        loss, parts = GeneratorObjective(train, net.config, 0.0, 0.0, heard_material_weight=1.5, judges=panels,
+                                         kinds=kinds)(net, index, index)
+    assert parts["heard_material_ce"] == pytest.approx(alone[0][1]["heard_material_ce"], rel=1e-5)
+    assert parts["heard_kind_ce"] == pytest.approx(alone[1][1]["heard_kind_ce"], rel=1e-5)
+    without = alone[0][0] - 1.5 * alone[0][1]["heard_material_ce"]
+    assert (loss - without).item() == pytest.approx(1.5 * (parts["heard_material_ce"] + parts["heard_kind_ce"]), rel=1e-4)
+    with pytest.raises(ValueError, match="needs `kinds`"):
+        GeneratorObjective(train, net.config, 0.0, 0.0, heard_material_weight=1.0, judges={"kind": [kind_judge]})
+    config = GeneratorTrainConfig(epochs=1, batch=8, views=4, model=dict(tiny_recipe), heard_material_weight=0.5,
+                                  judge_epochs=2, judges=2, judge_target="both")
+    report = train_generator(tiny_dataset, tmp_path, config, tiny_encoders.path, progress=False, train=train, test=test)
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["judges"]
+    assert {saved[f"{t}.{k}.head.weight"].shape[0] for t in ("material", "kind") for k in (0, 1)} == \
+        {len(net.config.materials), len(kinds)}
+    assert {t: len(a) for t, a in report["judges_held_out_accuracy"].items()} == {"material": 2, "kind": 2}
+    assert {"heard_material_ce", "heard_kind_ce"} <= set(report["history"][0]["held_out"])

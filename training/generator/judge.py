@@ -38,7 +38,8 @@ class MaterialJudge(nn.Module):
 
 
 def fit_material_judge(judge: MaterialJudge, clips: torch.Tensor, labels: torch.Tensor, mel: LogMel, epochs: int = 10,
-                       batch: int = 64, lr: float = 2e-3, seed: int = 0, progress: bool = True) -> MaterialJudge:
+                       batch: int = 64, lr: float = 2e-3, seed: int = 0, progress: bool = True,
+                       desc: str = "material judge") -> MaterialJudge:
     """Trains `judge` in place on preprocessed recordings, clips: (N, T) float32; labels: (N,) class
     indices; then freezes it (eval mode, no gradients to its weights). The global random stream is
     left as it was, so a run's generator starts from the same weights with or without a judge."""
@@ -53,7 +54,7 @@ def fit_material_judge(judge: MaterialJudge, clips: torch.Tensor, labels: torch.
         order_gen = torch.Generator().manual_seed(seed)
         judge.train().requires_grad_(True)
         opt = torch.optim.AdamW(judge.parameters(), lr=lr, weight_decay=1e-3)
-        for _ in tqdm(range(epochs), desc="material judge", unit="epoch", disable=not progress):
+        for _ in tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress):
             order = torch.randperm(len(log_mels), generator=order_gen)
             for b in range(0, len(order), batch):
                 index = order[b : b + batch]

@@ -17,7 +17,7 @@ reads only the recording, so it works on real captures as well.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,7 +37,8 @@ from vaf.training.generator.models import RecipeConfig, RecipeNet, band_membersh
 NOISE_BANK = 64  # distinct noise seeds drawn from during training
 PROTOTYPES = 256
 OOD_PERCENTILE = 1.0
-JUDGE_TARGETS = ("material", "kind")  # what the heard-material term's judges name (GeneratorTrainConfig.judge_target)
+# what the heard-material term's judges name (GeneratorTrainConfig.judge_target): the panels each choice trains
+JUDGE_TARGETS = {"material": ("material",), "kind": ("kind",), "both": ("material", "kind")}
 
 
 @dataclass
@@ -57,8 +58,8 @@ class GeneratorTrainConfig:
     mel_stats_weight: float = 0.0  # per-band log-mel statistics over the clip (losses.mel_statistics_loss): opt-in, docs/results.md
     heard_material_weight: float = 0.0  # a frozen material judge's cross-entropy on the clip (losses.heard_material_loss)
     judge_epochs: int = 10  # with heard_material_weight: epochs of the judge's training on the recordings (judge.py)
-    judges: int = 1  # with heard_material_weight: judges trained from other seeds, the term averaged over them
-    judge_target: str = "material"  # what the judges name: the struck "material", or the part's "kind" (data.part_kind)
+    judges: int = 1  # with heard_material_weight: judges per panel, trained from other seeds, its term averaged over them
+    judge_target: str = "material"  # what the judges name: the struck "material", the part's "kind" (data.part_kind), or "both"
     loss_modes: str = "grid"  # what the loss hears: every grid bin ("grid") or the runtime recipe ("runtime", models.fold_modes)
     model: dict = field(default_factory=lambda: asdict(RecipeConfig()))
 
@@ -87,9 +88,10 @@ class GeneratorObjective:
     def __init__(self, hits: HitSet, config: RecipeConfig, loudness_weight: float, material_weight: float,
                  pitch_weight: float = 0.0, decay_weight: float = 0.0, loss_modes: str = "grid", mel_weight: float = 1.0,
                  band_decay_weight: float = 0.0, mel_stats_weight: float = 0.0, heard_material_weight: float = 0.0,
-                 judges: Sequence[MaterialJudge] = (), judged_kinds: Sequence[str] | None = None):
-        """judged_kinds: the judges name part kinds, these (a hit of another kind is left out of the term); None: they
-        name materials (config.materials)."""
+                 judges: Mapping[str, Sequence[MaterialJudge]] | None = None, kinds: Sequence[str] | None = None):
+        """judges: panels of frozen judges by what they name, "material" (config.materials) or "kind" (`kinds`, the
+        training hits' part kinds; a hit of another kind is left out of that panel's term). The heard-material term
+        is the sum over the panels of each panel's mean cross-entropy (losses.heard_material_loss)."""
         self.hits = hits
         self.config = config
         self.spectral = SpectralLoss(hits.sample_rate, mel_weight=mel_weight)
@@ -97,11 +99,10 @@ class GeneratorObjective:
         self.tau = synth.contact_durations(hits.excitations(np.arange(len(hits))))
         self.white = synth.white_noise(list(range(NOISE_BANK)), self.frames)
         self.material = torch.tensor([config.materials.index(m) for m in hits.material])
-        if judged_kinds is None:
-            self.judged = self.material
-        else:  # -100: cross-entropy's ignored class
-            label = {k: i for i, k in enumerate(judged_kinds)}
-            self.judged = torch.tensor([label.get(k, -100) for k in hits.kind])
+        self.labels = {"material": self.material}  # what each panel of judges names, per hit
+        if kinds is not None:  # -100: cross-entropy's ignored class
+            label = {k: i for i, k in enumerate(kinds)}
+            self.labels["kind"] = torch.tensor([label.get(k, -100) for k in hits.kind])
         self.inputs = torch.tensor(hits.features if config.input == "features" else hits.patches)
         self.geometry = torch.tensor(hits.geometry)
         self.targets = torch.tensor(hits.targets)
@@ -110,9 +111,14 @@ class GeneratorObjective:
         self.loudness_weight, self.material_weight, self.pitch_weight = loudness_weight, material_weight, pitch_weight
         self.decay_weight, self.band_decay_weight, self.mel_stats_weight = decay_weight, band_decay_weight, mel_stats_weight
         self.membership = band_membership(config.grid_bins, config.fold_bands) if loss_modes == "runtime" else None
-        if heard_material_weight > 0 and not judges:
+        self.judges = {target: panel for target, panel in (judges or {}).items() if len(panel)}
+        if heard_material_weight > 0 and not self.judges:
             raise ValueError("heard_material_weight > 0 needs a material judge (judge.fit_material_judge)")
-        self.heard_material_weight, self.judges = heard_material_weight, judges
+        unlabelled = sorted(set(self.judges) - set(self.labels))
+        if unlabelled:
+            raise ValueError(f"judges name {', '.join(unlabelled)}, but the objective has labels for "
+                             f"{', '.join(self.labels)} only (a kind panel needs `kinds`)")
+        self.heard_material_weight = heard_material_weight
 
     def render(self, net: RecipeNet, index: torch.Tensor, noise_seeds: torch.Tensor) -> tuple[dict, torch.Tensor]:
         """The net's outputs for hits `index` and what the loss hears of them: (B, frames) rendered with each hit's contact."""
@@ -143,10 +149,10 @@ class GeneratorObjective:
             + self.decay_weight * decay + self.band_decay_weight * band_decay + self.mel_stats_weight * mel_stats
         parts = {"spectral": spectral.item(), "loudness_ln": loudness.item(), "material_ce": material.item(),
                  "pitch_ce": pitch.item(), "decay": decay.item(), "band_decay": band_decay.item(), "mel_stats": mel_stats.item()}
-        if self.judges:
-            heard = heard_material_loss(audio, self.judged[index], self.judges, self.spectral.mel, room=room)
+        for target, panel in self.judges.items():
+            heard = heard_material_loss(audio, self.labels[target][index], panel, self.spectral.mel, room=room)
             loss = loss + self.heard_material_weight * heard
-            parts["heard_material_ce"] = heard.item()
+            parts[f"heard_{target}_ce"] = heard.item()
         return loss, parts
 
     @torch.no_grad()
@@ -181,17 +187,21 @@ def train_generator(dataset: str | Path | list[str | Path], out: str | Path, con
     terms = {name: getattr(config, name) for name in ("loudness_weight", "material_weight", "pitch_weight", "decay_weight",
                                                      "loss_modes", "mel_weight", "band_decay_weight", "mel_stats_weight",
                                                      "heard_material_weight")}
-    kinds = sorted(set(train.kind.tolist())) if config.judge_target == "kind" else None
+    targets = JUDGE_TARGETS[config.judge_target] if config.heard_material_weight > 0 else ()
+    kinds = sorted(set(train.kind.tolist())) if "kind" in targets else None
+    classes = {"material": len(net.config.materials), "kind": len(kinds or ())}
     # frozen from the start: a resumed run loads their weights from the checkpoint instead of fitting them
-    judges = torch.nn.ModuleList(MaterialJudge(len(kinds or net.config.materials)).eval().requires_grad_(False)
-                                 for _ in range(config.judges if config.heard_material_weight > 0 else 0))
-    objective = GeneratorObjective(train, net.config, **terms, judges=judges, judged_kinds=kinds)
-    held_out = GeneratorObjective(test, net.config, **terms, judges=judges, judged_kinds=kinds)
-    judged = {"judges": judges} if judges else {}  # saved and resumed with the network
+    judges = torch.nn.ModuleDict({target: torch.nn.ModuleList(MaterialJudge(classes[target]).eval().requires_grad_(False)
+                                                               for _ in range(config.judges)) for target in targets})
+    objective = GeneratorObjective(train, net.config, **terms, judges=judges, kinds=kinds)
+    held_out = GeneratorObjective(test, net.config, **terms, judges=judges, kinds=kinds)
+    judged = {"judges": judges} if targets else {}  # saved and resumed with the network
     if not checkpoint.exists():  # resuming: the checkpoint holds the judges the run started with
-        for k, judge in enumerate(judges):  # seeds distinct across judges and across runs of other seeds
-            fit_material_judge(judge, objective.targets, objective.judged, objective.spectral.mel, config.judge_epochs,
-                               seed=config.seed * config.judges + k, progress=progress)
+        for target, panel in judges.items():  # seeds distinct across a panel's judges and across runs of other seeds
+            for k, judge in enumerate(panel):
+                fit_material_judge(judge, objective.targets, objective.labels[target], objective.spectral.mel,
+                                   config.judge_epochs, seed=config.seed * config.judges + k, progress=progress,
+                                   desc=f"{target} judge {k + 1}/{len(panel)}")
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(train) // config.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1)
@@ -224,14 +234,20 @@ def train_generator(dataset: str | Path | list[str | Path], out: str | Path, con
     if law is not None:
         report["damping_law"] = law  # {material: (alpha 1/s, beta s)}, to set beside runtime/materials.py
     if judged:  # how well each judge the generator learnt from names the held-out recordings' material (or kind)
-        known = held_out.judged >= 0
-        report["material_judges_held_out_accuracy"] = [judge_accuracy(judge, held_out.targets[known], held_out.judged[known],
-                                                                      held_out.spectral.mel) for judge in judges]
+        report["judges_held_out_accuracy"] = {target: held_out_accuracy(panel, held_out.labels[target], held_out)
+                                              for target, panel in judges.items()}
     room = net.learnt_room()
     if room is not None:
         report["room"] = room  # {rt60_s, direct_to_reverb_db}, to set beside the world's recording room
     (out / "training.json").write_text(json.dumps(report, indent=1))
     return report
+
+
+def held_out_accuracy(panel: Sequence[MaterialJudge], labels: torch.Tensor, held_out: GeneratorObjective) -> list[float]:
+    """Each judge's share of the held-out recordings it names right (labels (N,); -100, a kind no training hit has,
+    left out)."""
+    known = labels >= 0
+    return [judge_accuracy(judge, held_out.targets[known], labels[known], held_out.spectral.mel) for judge in panel]
 
 
 def bin_energy_share(clips: np.ndarray, sample_rate: int, grid_hz: np.ndarray) -> np.ndarray:
