@@ -37,11 +37,13 @@ def export_encoders(checkpoint: str | Path, out: str | Path, source: dict | None
                           dynamic_axes={"image": {0: "batch"}, "embedding": {0: "batch"}}, opset_version=OPSET, dynamo=False)
     torch.backends.mha.set_fastpath_enabled(fastpath)
     dim = int(model.audio.dim)
+    audio = {"onnx": "audio_encoder.onnx", "sample_rate": audio_cfg.sample_rate, "clip_seconds": 0.5}
+    room = torch.load(checkpoint, weights_only=False).get("recordings_room")  # absent from a checkpoint.pt
     manifest = {
         "format": FORMAT,
         "version": 1,
         "dim": dim,
-        "audio": {"onnx": "audio_encoder.onnx", "sample_rate": audio_cfg.sample_rate, "clip_seconds": 0.5},
+        "audio": audio if room is None else {**audio, "recordings_room": room},
         "image": {"onnx": "image_encoder.onnx", "size": image_cfg.size, "window_m": WINDOW_M},
         "source": source or {"checkpoint": str(checkpoint)},
     }

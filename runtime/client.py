@@ -108,12 +108,15 @@ def contact_message(scene_id: str, position: Sequence[float], normal: Sequence[f
     return m
 
 
-def localize_message(scene_id: str, audio: np.ndarray, sample_rate: int, top_k: int = 3, level: str = "part") -> dict:
-    """A localize request's fields; int16 audio travels as s16, anything else as f32."""
+def localize_message(scene_id: str, audio: np.ndarray, sample_rate: int, top_k: int = 3, level: str = "part",
+                     room: dict | None = None) -> dict:
+    """A localize request's fields; int16 audio travels as s16, anything else as f32. room: {rt60_s,
+    direct_to_reverb_db} to hear a dry clip in first (hello's localize_room), None to send it as it is."""
     audio = np.asarray(audio)
     fmt, dtype = ("s16", "<i2") if audio.dtype == np.int16 else ("f32", "<f4")
-    return {"scene_id": scene_id, "audio": audio.astype(dtype).tobytes(), "format": fmt, "sample_rate": int(sample_rate),
-            "top_k": int(top_k), "level": level}
+    message = {"scene_id": scene_id, "audio": audio.astype(dtype).tobytes(), "format": fmt, "sample_rate": int(sample_rate),
+               "top_k": int(top_k), "level": level}
+    return message if room is None else {**message, "room": room}
 
 
 @dataclass
@@ -275,10 +278,11 @@ class Client(_Base):
             if reply["last"]:
                 return
 
-    def localize(self, scene_id: str, audio: np.ndarray, sample_rate: int, top_k: int = 3, level: str = "part") -> list[dict]:
+    def localize(self, scene_id: str, audio: np.ndarray, sample_rate: int, top_k: int = 3, level: str = "part",
+                 room: dict | None = None) -> list[dict]:
         """Where in the scene a clip came from: the top segments (id, level, score, position, bbox, label, material).
-        audio: (frames,) int16 or float in [-1, 1]."""
-        return self.request("localize", **localize_message(scene_id, audio, sample_rate, top_k, level))["segments"]
+        audio: (frames,) int16 or float in [-1, 1]; room: hear a dry clip in this room first (localize_message)."""
+        return self.request("localize", **localize_message(scene_id, audio, sample_rate, top_k, level, room))["segments"]
 
     def contacts(self, contacts: Sequence[dict]) -> list[Audio | RemoteError]:
         """A batch (one game frame): contact maps from contact_message(); results in the same order."""
@@ -348,8 +352,9 @@ class AsyncClient(_Base):
     async def load_scene(self, scene: str) -> SceneInfo:
         return _scene_info(await self.request("load_scene", scene=scene))
 
-    async def localize(self, scene_id: str, audio: np.ndarray, sample_rate: int, top_k: int = 3, level: str = "part") -> list[dict]:
-        return (await self.request("localize", **localize_message(scene_id, audio, sample_rate, top_k, level)))["segments"]
+    async def localize(self, scene_id: str, audio: np.ndarray, sample_rate: int, top_k: int = 3, level: str = "part",
+                       room: dict | None = None) -> list[dict]:
+        return (await self.request("localize", **localize_message(scene_id, audio, sample_rate, top_k, level, room)))["segments"]
 
     async def contact(self, scene_id: str, position: Sequence[float], normal: Sequence[float], impulse: float,
                       speed: float, **options: Any) -> Audio:

@@ -1,6 +1,8 @@
 """The audio and image encoders as ONNX Runtime sessions (no torch): the folder export writes.
 
-    encoders.json        format, version, dim, audio {onnx, sample_rate, clip_seconds}, image {onnx, size, window_m}
+    encoders.json        format, version, dim, audio {onnx, sample_rate, clip_seconds, recordings_room (optional:
+                         {rt60_s, direct_to_reverb_db}, the room its training recordings were heard in)},
+                         image {onnx, size, window_m}
     audio_encoder.onnx   (B, T) preprocessed clip -> (B, dim) unit vectors
     image_encoder.onnx   (B, 3, S, S) RGB in [0, 1] -> (B, dim) unit vectors
 """
@@ -16,6 +18,7 @@ import numpy as np
 import onnxruntime as ort
 
 from vaf.runtime.preprocess import encoder_clip
+from vaf.runtime.room import Room, room_of_manifest
 
 FORMAT = "vaf-encoders"
 MANIFEST = "encoders.json"
@@ -50,6 +53,7 @@ class OnnxEncoders:
     image: ort.InferenceSession
     path: Path
     fingerprint: str  # sha256 of both ONNX files, 16 hex digits: features must come from the same encoders
+    recordings_room: Room | None = None  # the room of the recordings the audio encoder learnt from, when known
 
     @classmethod
     def load(cls, folder: str | Path = DEFAULT_ENCODERS) -> OnnxEncoders:
@@ -57,8 +61,9 @@ class OnnxEncoders:
         m = read_manifest(folder, MANIFEST, FORMAT)
         files = [folder / m["audio"]["onnx"], folder / m["image"]["onnx"]]
         digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
+        room = room_of_manifest(m["audio"].get("recordings_room"), f"{folder / MANIFEST}: 'audio.recordings_room'")
         return cls(int(m["dim"]), int(m["audio"]["sample_rate"]), int(m["image"]["size"]), float(m["image"]["window_m"]),
-                   onnx_session(files[0]), onnx_session(files[1]), folder, digest)
+                   onnx_session(files[0]), onnx_session(files[1]), folder, digest, room)
 
     def embed_audio(self, clips: np.ndarray) -> np.ndarray:
         """(B, T) clips already through encoder_clip -> (B, dim) float32."""

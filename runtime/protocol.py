@@ -236,7 +236,7 @@ class ContactRequest:
 
 
 def _room(r: Any, path: str) -> Room | None:
-    """A contact's optional room {rt60_s, direct_to_reverb_db}, validated."""
+    """An optional room {rt60_s, direct_to_reverb_db} (a contact's or a localize clip's), validated."""
     if r is None:
         return None
     if not isinstance(r, dict):
@@ -247,7 +247,8 @@ def _room(r: Any, path: str) -> Room | None:
 
 @dataclass(frozen=True)
 class LocalizeRequest:
-    """A clip to place in a scene. audio: (frames,) float64 in [-1, 1]; level: segment level to rank."""
+    """A clip to place in a scene. audio: (frames,) float64 in [-1, 1]; level: segment level to rank; room: the room
+    to hear a dry clip in before it is embedded (None: as it is)."""
 
     id: int
     scene_id: str
@@ -256,6 +257,7 @@ class LocalizeRequest:
     level: str
     top_k: int
     camera: dict | None  # position, target, fov_deg, width, height: for a heatmap
+    room: Room | None = None
 
     @classmethod
     def parse(cls, m: dict, rid: int) -> LocalizeRequest:
@@ -278,7 +280,7 @@ class LocalizeRequest:
         if np.max(np.abs(audio)) < 1e-6:
             raise ProtocolError(ErrorCode.BAD_FIELD, "'audio' is silent", "audio")
         return cls(rid, field_str(m, "scene_id"), audio, rate, field_str(m, "level", LEVELS, "part"),
-                   field_uint(m, "top_k", 1, 16, 3), _camera(m.get("camera")))
+                   field_uint(m, "top_k", 1, 16, 3), _camera(m.get("camera")), _room(m.get("room"), "room"))
 
 
 def _camera(c: Any) -> dict | None:

@@ -30,7 +30,7 @@ import numpy as np
 import onnxruntime as ort
 
 from vaf.runtime.encoders import onnx_session, read_manifest
-from vaf.runtime.room import Room
+from vaf.runtime.room import Room, room_of_manifest
 from vaf.runtime.segment_geometry import GEOMETRY_DIM
 from vaf.runtime.synthesis import ImpactRecipe
 
@@ -73,7 +73,8 @@ class OnnxRecipeModel:
             raise ValueError(f"{folder / m['prototypes']}: shape {prototypes.shape}, expected (P, {m['levels'] * m['dim']})")
         return cls(int(m["levels"]), int(m["dim"]), list(m["materials"]), int(m["modes"]), str(m["encoders"]),
                    bool(m.get("geometry", False)), prototypes,
-                   float(m["ood_threshold"]), onnx_session(folder / m["onnx"]), folder, _room(m.get("room"), folder))
+                   float(m["ood_threshold"]), onnx_session(folder / m["onnx"]), folder,
+                   room_of_manifest(m.get("room"), f"{folder / MANIFEST}: 'room'"))
 
     def run(self, features: np.ndarray, geometry: np.ndarray | None) -> list[np.ndarray]:
         """Raw ONNX outputs for (B, levels, dim) features (and (B, GEOMETRY_DIM) geometry if the model reads it)."""
@@ -125,11 +126,3 @@ class OnnxRecipeModel:
         recipes = [ImpactRecipe(f, d, g, *n) for f, d, g, n in zip(freq, decay, gain, noise.tolist())]
         return Prediction(recipes, [self.materials[i] for i in probs.argmax(axis=1).tolist()], replaced)
 
-
-def _room(entry: dict | None, folder: Path) -> Room | None:
-    if entry is None:
-        return None
-    try:
-        return Room(float(entry["rt60_s"]), float(entry["direct_to_reverb_db"]))
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{folder / MANIFEST}: 'room' must be {{rt60_s, direct_to_reverb_db}} in range: {e}") from None

@@ -5,7 +5,8 @@ The sounding world records its hits through this model (training/world/recording
 real-time generator can learn the recordings' RT60 and direct-to-reverb ratio in its training path
 (``--room``; training/generator/room.py ``RoomEnergy`` is this model's expected energy, the
 differentiable twin) and so predict dry recipes; a contact may ask for a room (``room`` in docs/protocol.md). Games with their own reverb
-leave it off.
+leave it off. A ``localize`` clip may be heard in one before it is embedded: the audio encoder learnt from
+recordings in a room, and places a dry clip better heard in it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ class Room:
         low, high = DIRECT_TO_REVERB_RANGE_DB
         if not low <= self.direct_to_reverb_db <= high:
             raise ValueError(f"direct_to_reverb_db must be within {low}..{high} dB, got {self.direct_to_reverb_db}")
+
+
+def room_of_manifest(entry: dict | None, where: str) -> Room | None:
+    """A model manifest's optional room entry {rt60_s, direct_to_reverb_db}; ValueError naming `where` if malformed."""
+    if entry is None:
+        return None
+    try:
+        return Room(float(entry["rt60_s"]), float(entry["direct_to_reverb_db"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{where} must be {{rt60_s, direct_to_reverb_db}} in range: {e}") from None
 
 
 def room_impulse_response(room: Room, sample_rate: int, rng: np.random.Generator) -> np.ndarray:

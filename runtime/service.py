@@ -50,6 +50,7 @@ from vaf.runtime.synthesis import Excitation, as_format, render, render_batch, v
 
 log = logging.getLogger("vaf.runtime")
 
+LOCALIZE_ROOM_SEED = 0  # the room tail a localize request's clip is heard with
 MODEL_OPS = ("localize", "shape")  # listed in capabilities only when their models are loaded
 MAX_ASSET_CHUNK = 4 << 20
 DEFAULT_ASSET_CHUNK = 1 << 20
@@ -133,6 +134,8 @@ class Service:
             "strikers": sorted(MATERIALS),
             "generators": self.generators.names,
             "recordings_room": None if self.recordings_room is None else asdict(self.recordings_room),
+            "localize_room": None if self.encoders is None or self.encoders.recordings_room is None
+            else asdict(self.encoders.recordings_room),
         }
 
     def _op_scenes(self, m, rid, started):
@@ -224,8 +227,10 @@ class Service:
         if made_by != self.encoders.fingerprint:
             raise ProtocolError(ErrorCode.NO_FEATURES, f"scene {scene.scene_id!r} features were made by encoders {made_by}, "
                                 f"this server runs {self.encoders.fingerprint}: rebuild them with `vaf scene build`", "scene_id")
+        # a fixed tail: the same clip and room give the same answer
+        audio = r.audio if r.room is None else reverberate(r.audio, r.room, r.sample_rate, LOCALIZE_ROOM_SEED)
         try:
-            embedding = self.encoders.embed_sound(r.audio, r.sample_rate)
+            embedding = self.encoders.embed_sound(audio, r.sample_rate)
         except ValueError as e:  # e.g. nothing left after denoising
             raise ProtocolError(ErrorCode.BAD_FIELD, f"'audio' cannot be used: {e}", "audio") from None
         segments = scene.localizer.rank(embedding, r.level, r.top_k)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 
@@ -11,6 +12,8 @@ import pytest
 from PIL import Image
 
 from vaf.runtime.client import Client, RemoteError, localize_message
+from vaf.runtime.room import Room, reverberate
+from vaf.runtime.service import LOCALIZE_ROOM_SEED
 from vaf.runtime.gaussians import write_ply
 from vaf.runtime.scene_bundle import SceneBundle
 from vaf.runtime.scenes import DEMO_SCENE
@@ -102,6 +105,28 @@ def test_localize_over_the_wire(localize_server, feature_scene, tiny_dataset):
         as_s16 = c.localize(scene.scene_id, np.rint(audio * 32767).astype(np.int16), rate, top_k=1, level="object")
         assert as_s16[0]["level"] == "object"
         assert c.stats()["localizations"] == 2
+
+
+def test_localize_hears_a_clip_in_the_room_it_is_given(localize_server, feature_scene, tiny_dataset):
+    """`room`: the server hears the clip in that room (always the same tail) before embedding it, so the answer is the
+    one for the clip the client reverberates with that tail itself, and not the one for the clip as sent; hello names
+    the room the encoders' training recordings were heard in (the tiny world's); a bad room names its field."""
+    audio, rate = hit_clip(tiny_dataset)
+    world_rt60 = json.loads((tiny_dataset / "dataset.json").read_text())["config"]["rt60"]
+    with Client(localize_server.endpoint, timeout=30.0) as c:
+        room = c.hello()["localize_room"]
+        assert room == {"rt60_s": world_rt60, "direct_to_reverb_db": Room(world_rt60).direct_to_reverb_db}
+        scene = c.load_scene(feature_scene.name).scene_id
+        in_room = c.localize(scene, audio, rate, top_k=16, room=room)
+        heard = reverberate(audio, Room(**room), rate, LOCALIZE_ROOM_SEED)
+        reverberated_here = c.localize(scene, heard, rate, top_k=16)
+        as_sent = c.localize(scene, audio, rate, top_k=16)
+        assert [s["id"] for s in in_room] == [s["id"] for s in reverberated_here]
+        assert [s["score"] for s in in_room] == pytest.approx([s["score"] for s in reverberated_here], abs=1e-4)
+        assert [s["score"] for s in in_room] != pytest.approx([s["score"] for s in as_sent], abs=1e-3)
+        with pytest.raises(RemoteError) as e:
+            c.request("localize", **localize_message(scene, audio, rate, room={"rt60_s": 9.0}))
+        assert e.value.code == "bad_field" and e.value.field == "room.rt60_s"
 
 
 @pytest.mark.parametrize(

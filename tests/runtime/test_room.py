@@ -1,10 +1,15 @@
-"""The statistical room (runtime/room.py): what the sounding world records through and a contact may ask for."""
+"""The statistical room (runtime/room.py): what the sounding world records through, a contact may ask for, and a
+localize clip may be heard in (the encoders' manifest names theirs)."""
 
 from __future__ import annotations
+
+import json
+import shutil
 
 import numpy as np
 import pytest
 
+from vaf.runtime.encoders import DEFAULT_ENCODERS, MANIFEST, OnnxEncoders
 from vaf.runtime.room import REFLECTION_DELAY_S, Room, reverberate, room_impulse_response
 
 FS = 48000
@@ -44,3 +49,21 @@ def test_a_room_is_seeded_and_keeps_the_clip_length():
 def test_a_room_out_of_range_is_refused_naming_the_field(field, kwargs):
     with pytest.raises(ValueError, match=field):
         Room(**kwargs)
+
+
+@pytest.mark.parametrize("entry", [{"rt60_s": 0.3}, {"rt60_s": 50.0, "direct_to_reverb_db": 6.0}, [0.3, 6.0]],
+                         ids=["no level", "out of range", "not a map"])
+def test_a_model_folder_with_a_malformed_room_is_refused_naming_the_field(tmp_path, entry):
+    """The encoders' manifest names the room of their training recordings (hello's localize_room); a bad one stops
+    the load with the file and field named, not a KeyError at the first request."""
+    folder = tmp_path / "encoders"
+    shutil.copytree(DEFAULT_ENCODERS, folder)
+    assert OnnxEncoders.load(folder).recordings_room == Room(0.3, 6.0)  # the embedded ones: the world's room
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["audio"]["recordings_room"] = entry
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"encoders\.json: 'audio\.recordings_room' must be"):
+        OnnxEncoders.load(folder)
+    del manifest["audio"]["recordings_room"]
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    assert OnnxEncoders.load(folder).recordings_room is None  # encoders that do not say

@@ -32,6 +32,8 @@ def test_hello_lists_capabilities_and_scenes(client):
     assert "localize" in hello["capabilities"] and "shape" not in hello["capabilities"]  # embedded encoders
     demo = next(s for s in hello["scenes"] if s["name"] == "demo")
     assert demo["loaded"] is True and demo["generators"] == ["realtime", "physics"] and demo["localize"] is True
+    # the embedded encoders learnt from the sounding world's recordings, in its default room (`vaf world dataset --rt60`)
+    assert hello["localize_room"] == {"rt60_s": 0.3, "direct_to_reverb_db": 6.0}
 
 
 def test_load_scene_states_frame_and_segments(client):

@@ -82,6 +82,9 @@ def vectors() -> list[dict]:
          "exact": AUDIO, "pcm_tolerance": 2},
         {"name": "error_bad_room", "request": v("contact", 17, **hit, room={"rt60_s": 99.0}), "exact": ERROR},
         {"name": "contact_detune", "request": v("contact", 18, **hit, detune=0.05), "exact": AUDIO, "pcm_tolerance": 2},
+        {"name": "localize_dry_in_room", "request": v("localize", 19, scene_id="demo", audio=demo_clip(), format="s16",
+                                                      sample_rate=48000, room={"rt60_s": 0.3, "direct_to_reverb_db": 6.0}),
+         "exact": ENVELOPE + ["scene_id", "level"]},
     ]
 
 

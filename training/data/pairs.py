@@ -8,13 +8,15 @@ its masks from SAM at the hit pixel, as in the seed paper).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from vaf.runtime.preprocess import encoder_clip
+from vaf.runtime.room import Room
 from vaf.runtime.scene_bundle import SceneBundle
 from vaf.runtime.wav import read_wav
 from vaf.training.data.capture import Hit, read_colmap, read_hits
@@ -45,6 +47,13 @@ def dataset_split(root: Path, split: str) -> list[str]:
     if split not in manifest["split"]:
         raise ValueError(f"split must be one of {', '.join(manifest['split'])}, got {split!r}")
     return manifest["split"][split]
+
+
+def recordings_room(roots: Sequence[str | Path]) -> dict | None:
+    """The room all the datasets' hits were recorded in, {rt60_s, direct_to_reverb_db} (the sounding world's
+    training/world/recording.py); None when one is dry or a capture that does not say, or when they differ."""
+    rooms = {json.loads((Path(root) / "dataset.json").read_text()).get("config", {}).get("rt60") for root in roots}
+    return asdict(Room(rooms.pop())) if len(rooms) == 1 and None not in rooms else None
 
 
 def load_pairs(root: str | Path, split: str, sample_rate: int = 24000, window_m: float | None = None) -> list[Pair]:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from vaf.training.data.pairs import Pair, load_pairs
+from vaf.training.data.pairs import Pair, load_pairs, recordings_room
 from vaf.training.checkpoints import check_resumable, resume, run_config, save_checkpoint
 from vaf.training.encoders.models import build_encoder
 
@@ -166,9 +166,10 @@ def train_encoders(dataset: str | Path | list[str | Path], out: str | Path, conf
         history.append(entry)
         bar.set_postfix(loss=f"{entry['loss']:.3f}", test_acc=f"{entry['test_within_scene_acc']:.3f}")
         save_checkpoint(checkpoint, run, epoch + 1, history, gen, model=model, opt=opt, sched=sched)
-    torch.save({"model": model.state_dict(), "config": asdict(config)}, out / "encoders.pt")
+    room = recordings_room(datasets)  # the room the audio encoder heard: a dry clip is localised in it (docs/protocol.md)
+    torch.save({"model": model.state_dict(), "config": asdict(config), "recordings_room": room}, out / "encoders.pt")
     report = {"datasets": [str(d) for d in datasets], "train_pairs": len(train), "test_pairs": len(test), "history": history,
-              "config": asdict(config)}
+              "config": asdict(config), "recordings_room": room}
     (out / "training.json").write_text(json.dumps(report, indent=1))
     return report
 
