@@ -12,11 +12,11 @@ import pytest
 from PIL import Image
 
 from vaf.runtime.client import Client, RemoteError, localize_message
-from vaf.runtime.room import Room, reverberate
-from vaf.runtime.service import LOCALIZE_ROOM_SEED
 from vaf.runtime.gaussians import write_ply
+from vaf.runtime.room import Room, reverberate
 from vaf.runtime.scene_bundle import SceneBundle
 from vaf.runtime.scenes import DEMO_SCENE
+from vaf.runtime.service import LOCALIZE_ROOM_SEED
 from vaf.runtime.wav import read_wav
 from vaf.training.features.lift import lift_features
 from vaf.training.render.gsplat_renderer import gsplat_available
