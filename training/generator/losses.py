@@ -97,10 +97,11 @@ def mel_statistics_loss(generated: torch.Tensor, target: torch.Tensor, mel: LogM
 
 def heard_material_loss(generated: torch.Tensor, labels: torch.Tensor, judges: Sequence[MaterialJudge], mel: LogMel,
                         room: RoomEnergy | None = None) -> torch.Tensor:
-    """Cross-entropy of frozen material judges (training/generator/judge.py, trained on the recordings), averaged
-    over the judges, on the generated clips, preprocessed as the recordings were (RMS-normalised), against the
-    class each judge names (B,) indices: the struck material, or the part's kind (train.py, judge_target). The spectral terms compare a clip with its one recording; this asks that it
-    sound like its material to listeners who learnt materials from all of them. Several judges (trained from other
+    """Cross-entropy of one panel of frozen judges (training/generator/judge.py, trained on the recordings),
+    averaged over the panel, on the generated clips, preprocessed as the recordings were (RMS-normalised), against
+    the class the panel names (B,) indices: the struck material, or the part's kind (train.py, judge_target). The
+    spectral terms compare a clip with its one recording; this asks that it sound like its material to listeners
+    who learnt materials from all of them. Several judges (trained from other
     seeds), because one is fooled: a generator trained against it made clips it named right more often than the
     recordings, while the eval's judges named them less often (docs/results.md, 2026-11-30). A quirk of one judge
     is not shared by all, though judges of one architecture share many. A label of -100 leaves its clip out (a
