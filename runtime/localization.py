@@ -31,46 +31,64 @@ class LocalizedSegment:
     material: str | None
 
 
+@dataclass
+class SegmentGroups:
+    """One level's seen Gaussians grouped by segment: segment j holds rows starts[j]:starts[j] + counts[j] of
+    features ((M, D) float32) and positions ((M, 3) float64, metres); ids: (S,) segment ids; mean_features: (S, D)."""
+
+    ids: np.ndarray
+    starts: np.ndarray
+    counts: np.ndarray
+    features: np.ndarray
+    positions: np.ndarray
+    mean_features: np.ndarray
+
+    def rows(self, j: int) -> slice:
+        return slice(int(self.starts[j]), int(self.starts[j] + self.counts[j]))
+
+
 class SceneLocalizer:
-    """Precomputed per-level features of one scene's seen Gaussians (float32) and their segment indices."""
+    """Per level, the seen Gaussians grouped by segment (SegmentGroups). A segment's mean score is its mean feature's
+    dot product with the clip's embedding, so ranking is one (segments, D) product whatever the scene's size; only
+    the top segments' Gaussians are scored, for their positions (a captured scene has millions of Gaussians)."""
 
     def __init__(self, bundle: SceneBundle):
         if bundle.features is None:
             raise ValueError(f"scene {bundle.name!r} has no features (build them with `vaf scene build`)")
         self.bundle = bundle
         seen = np.abs(bundle.features[:, 1, :]).max(axis=1) > 0
-        self.positions = bundle.gaussians.positions[seen].astype(np.float64)
-        self.features = [np.ascontiguousarray(bundle.features[seen, k, :], np.float32) for k in range(len(LEVELS))]
-        self.segments, self.inverse, self.counts = [], [], []
+        positions = bundle.gaussians.positions[seen].astype(np.float64)
+        self.levels = []
         for k in range(len(LEVELS)):
-            ids, inverse, counts = np.unique(bundle.labels[seen, k], return_inverse=True, return_counts=True)
-            self.segments.append(ids)
-            self.inverse.append(inverse)
-            self.counts.append(counts)
+            labels = bundle.labels[seen, k]
+            order = np.argsort(labels, kind="stable")
+            ids, starts, counts = np.unique(labels[order], return_index=True, return_counts=True)
+            features = np.ascontiguousarray(bundle.features[seen, k, :][order], np.float32)
+            mean = np.add.reduceat(features.astype(np.float64), starts, axis=0) / counts[:, None]
+            self.levels.append(SegmentGroups(ids, starts, counts, features, positions[order], mean))
         self.dim = bundle.features.shape[2]
 
     def rank(self, embedding: np.ndarray, level: str = "part", top_k: int = 3) -> list[LocalizedSegment]:
-        k = LEVELS.index(level)
-        scores = self.features[k] @ np.asarray(embedding, np.float32)
-        inverse, counts = self.inverse[k], self.counts[k]
-        mean = np.bincount(inverse, scores, minlength=counts.size) / counts
-        weights = np.maximum(scores - mean[inverse], 0.0) + 1e-3
-        total = np.bincount(inverse, weights, minlength=counts.size)
-        centre = np.stack([np.bincount(inverse, weights * self.positions[:, c], minlength=counts.size) for c in range(3)], 1)
-        centre /= total[:, None]
+        groups = self.levels[LEVELS.index(level)]
+        embedding = np.asarray(embedding, np.float32)
+        mean = groups.mean_features @ embedding.astype(np.float64)
         out = []
-        for j in np.argsort(-mean)[:top_k]:
-            seg = self.bundle.segment(int(self.segments[k][j]))
-            out.append(LocalizedSegment(seg.id, seg.level, round(float(mean[j]), 6), [round(float(v), 5) for v in centre[j]],
+        for j in np.argsort(-mean, kind="stable")[:top_k]:
+            rows = groups.rows(j)
+            weights = np.maximum(groups.features[rows] @ embedding - mean[j], 0.0) + 1e-3
+            centre = weights @ groups.positions[rows] / weights.sum()
+            seg = self.bundle.segment(int(groups.ids[j]))
+            out.append(LocalizedSegment(seg.id, seg.level, round(float(mean[j]), 6), [round(float(v), 5) for v in centre],
                                         seg.bbox, seg.label, seg.material))
         return out
 
     def heatmap(self, embedding: np.ndarray, camera: PinholeCamera, level: str = "part") -> bytes:
         """PNG seen from `camera`: each Gaussian coloured by its score (dark: unlike the clip, light: like it),
         nearest Gaussian in front, drawn as a small square; the scene's score range spans the ramp."""
-        scores = self.features[LEVELS.index(level)] @ np.asarray(embedding, np.float32)
+        groups = self.levels[LEVELS.index(level)]
+        scores = groups.features @ np.asarray(embedding, np.float32)
         value = (scores - scores.min()) / max(float(np.ptp(scores)), 1e-9)
-        uv, z = camera.project(self.positions)
+        uv, z = camera.project(groups.positions)
         front = z > 0.05
         image = np.full((camera.height, camera.width, 3), 16, np.uint8)
         draw_points(image, np.floor(uv[front, 0]).astype(int), np.floor(uv[front, 1]).astype(int), z[front],

@@ -12,13 +12,15 @@ import pytest
 from PIL import Image
 
 from vaf.runtime.client import Client, RemoteError, localize_message
+from vaf.runtime.localization import SceneLocalizer
 from vaf.runtime.gaussians import write_ply
 from vaf.runtime.room import Room, reverberate
 from vaf.runtime.scene_bundle import SceneBundle
 from vaf.runtime.scenes import DEMO_SCENE
 from vaf.runtime.service import LOCALIZE_ROOM_SEED
 from vaf.runtime.wav import read_wav
-from vaf.training.features.lift import lift_features
+from vaf.training.features.lift import LEVELS, EmbeddedView, lift_features, lift_views
+from vaf.training.render.rasterizer import Contributions
 from vaf.training.render.gsplat_renderer import gsplat_available
 from vaf.training.features.masks import oracle_masks
 from vaf.runtime.cameras import around_objects
@@ -35,6 +37,80 @@ def test_lifting_recovers_part_identity(painted_scene):
     assert seen.mean() > 0.5
     # Boundary Gaussians spill weight onto neighbouring masks: about 94% here, never below 90%.
     assert np.mean(np.argmax(lifted.features[seen, 1], axis=1) == own) > 0.9
+
+
+def lift_reference(views: list[EmbeddedView], count: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """lift.py's docstring formula as plain loops over every (pixel, Gaussian) pair, in float64."""
+    acc, weight, front = np.zeros((count, len(LEVELS), dim)), np.zeros((count, len(LEVELS))), np.zeros(count)
+    for v in views:
+        for g in v.top.ravel()[v.top.ravel() >= 0]:
+            front[g] += 1
+        for pixel, g, w in zip(v.contributions.pixel, v.contributions.gaussian, v.contributions.weight):
+            for level in range(len(LEVELS)):
+                if v.mask_of_pixel[level, pixel] >= 0:
+                    acc[g, level] += w * v.embeddings[level][v.mask_of_pixel[level, pixel]]
+                    weight[g, level] += w
+    seen = (front > 0) & (weight[:, 1] > 1e-6)
+    feats = np.zeros_like(acc)
+    for g in np.nonzero(seen)[0]:
+        for level in range(len(LEVELS)):
+            if np.linalg.norm(acc[g, level]) > 1e-9:
+                feats[g, level] = acc[g, level] / np.linalg.norm(acc[g, level])
+    return feats, seen
+
+
+def test_lift_views_matches_its_formula_written_as_loops():
+    """Random views over 40 Gaussians: some never front-most, some outside every mask at a level, one level
+    with no masks in a view; the in-place float32 lift equals the float64 loops."""
+    rng = np.random.default_rng(3)
+    count, dim, side = 40, 5, 6
+    views = []
+    for _ in range(4):
+        pairs = 150
+        pixel, gaussian = rng.integers(0, side * side, pairs), rng.integers(0, count - 5, pairs)  # the last 5: never hit
+        top = np.where(rng.random((side, side)) < 0.8, rng.integers(0, count - 10, (side, side)), -1)
+        masks = [int(rng.integers(0, 4)) for _ in LEVELS]
+        mask_of_pixel = np.stack([np.where(rng.random(side * side) < 0.7, rng.integers(0, m, side * side), -1)
+                                  if m else np.full(side * side, -1) for m in masks])
+        views.append(EmbeddedView(Contributions(pixel, gaussian, rng.random(pairs)), top, mask_of_pixel,
+                                  [rng.normal(size=(m, dim)).astype(np.float32) for m in masks]))
+    lifted = lift_views(views, count, dim)
+    feats, seen = lift_reference(views, count, dim)
+    assert lifted.features.dtype == np.float32 and lifted.features.shape == (count, len(LEVELS), dim)
+    assert 0 < seen.sum() < count and lifted.views == 4
+    np.testing.assert_array_equal(lifted.seen, seen)
+    np.testing.assert_allclose(lifted.features, feats, atol=1e-6)
+
+
+def rank_reference(bundle: SceneBundle, embedding: np.ndarray, level: int, top_k: int) -> list[tuple[int, float, np.ndarray]]:
+    """localization.py's docstring as plain loops: every seen Gaussian scored, each segment's mean score, and the
+    top segments' centroids weighted by how far each Gaussian scores above its segment's mean (+ 1e-3)."""
+    seen = np.abs(bundle.features[:, 1, :].astype(np.float64)).max(axis=1) > 0
+    scores = bundle.features[:, level, :].astype(np.float64) @ embedding
+    members = {}
+    for g in np.nonzero(seen)[0]:
+        members.setdefault(int(bundle.labels[g, level]), []).append(g)
+    mean = {s: float(np.mean(scores[g])) for s, g in members.items()}
+    out = []
+    for s in sorted(mean, key=lambda s: -mean[s])[:top_k]:
+        w = np.maximum(scores[members[s]] - mean[s], 0.0) + 1e-3
+        out.append((s, mean[s], (w[:, None] * bundle.gaussians.positions[members[s]]).sum(0) / w.sum()))
+    return out
+
+
+def test_localizer_ranks_like_its_definition_written_as_loops(feature_scene):
+    bundle = SceneBundle.load(feature_scene)
+    localizer = SceneLocalizer(bundle)
+    rng = np.random.default_rng(0)
+    for level, name in enumerate(("subpart", "part", "object")):
+        for _ in range(5):
+            embedding = rng.normal(size=bundle.features.shape[2])
+            embedding /= np.linalg.norm(embedding)
+            got = localizer.rank(embedding.astype(np.float32), name, 4)
+            expected = rank_reference(bundle, embedding, level, 4)
+            assert [s.id for s in got] == [s for s, _, _ in expected]
+            np.testing.assert_allclose([s.score for s in got], [m for _, m, _ in expected], atol=2e-6)
+            np.testing.assert_allclose([s.position for s in got], [c for _, _, c in expected], atol=1e-4)
 
 
 def test_feature_bundle_round_trip(feature_scene, tmp_path):

@@ -42,9 +42,10 @@ def test_vectorised_rasterizer_matches_loop_reference():
     c.opacity = rng.uniform(0.2, 0.95, n).astype(np.float32)
     cam = front_camera(24)
     fast = render(c, cam)
-    rgb, alpha = render_reference(c, cam)
+    rgb, alpha, top = render_reference(c, cam)
     np.testing.assert_allclose(fast.rgb, rgb, atol=1e-5)
     np.testing.assert_allclose(fast.alpha, alpha, atol=1e-5)
+    np.testing.assert_array_equal(fast.top, top)
 
 
 def test_single_gaussian_has_the_projected_width():

@@ -47,7 +47,7 @@ class HeldOutScene:
     @property
     def seen_parts(self) -> list[int]:
         """Parts some view saw: the only ones the localizer can rank."""
-        return [int(p) for p in self.localizer.segments[1]]
+        return [int(p) for p in self.localizer.levels[1].ids]
 
     def accepted(self, part: int) -> set[int]:
         """The seen parts that count as finding a sound of `part`: itself and those of its kind (empty: unseen)."""

@@ -103,28 +103,37 @@ def lift_oracle_views(bundle: SceneBundle, encoders: OnnxEncoders, views: int, s
 
 def lift_views(views: Iterable[EmbeddedView], count: int, dim: int) -> LiftedFeatures:
     """The closed-form lift (module docstring) of embedded views onto `count` Gaussians."""
-    acc = np.zeros((len(LEVELS), count, dim))
-    weight = np.zeros((len(LEVELS), count))
+    # One float32 (N, 3, D) array, filled and finished in place: a capture has millions of Gaussians, and each
+    # float64 (N, 3, D) temporary would cost 1.5 GB per million of them.
+    feats = np.zeros((count, len(LEVELS), dim), np.float32)
+    weight = np.zeros((count, len(LEVELS)))
     front = np.zeros(count, np.int64)  # pixels where each Gaussian is the top contributor
     used = 0
     for view in views:
         used += 1
         front += front_counts([view], count)
         contrib = view.contributions
+        # Only the Gaussians this view sees get a row: a (count, D) product per level would be as large as feats.
+        touched = np.flatnonzero(np.bincount(contrib.gaussian, minlength=count))
+        row_of = np.zeros(count, np.int64)
+        row_of[touched] = np.arange(touched.size)
+        sums = np.zeros((touched.size, len(LEVELS), dim), np.float32)
         for level in range(len(LEVELS)):
             emb = view.embeddings[level]
             if not len(emb):
                 continue
-            # pixel -> row of emb (or -1), then a sparse (Gaussians x masks) weight matrix times emb
+            # pixel -> row of emb (or -1), then a sparse (touched Gaussians x masks) weight matrix times emb
             rows = view.mask_of_pixel[level][contrib.pixel]
             ok = rows >= 0
-            w = coo_matrix((contrib.weight[ok], (contrib.gaussian[ok], rows[ok])), shape=(count, len(emb))).tocsr()
-            acc[level] += w @ emb
-            weight[level] += np.asarray(w.sum(axis=1)).ravel()
-    seen = (front > 0) & (weight[1] > 1e-6)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        feats = acc / weight[..., None]
-    feats = np.nan_to_num(feats) * seen[None, :, None]
+            w = coo_matrix((contrib.weight[ok].astype(np.float32), (row_of[contrib.gaussian[ok]], rows[ok])),
+                           shape=(touched.size, len(emb))).tocsr()
+            sums[:, level] = w @ emb
+            weight[touched, level] += np.asarray(w.sum(axis=1)).ravel()
+        feats[touched] += sums
+    seen = (front > 0) & (weight[:, 1] > 1e-6)
+    feats[~seen] = 0.0
+    np.divide(feats, weight[..., None], out=feats, where=weight[..., None] > 0)
     norms = np.linalg.norm(feats, axis=-1, keepdims=True)
-    feats = np.where(norms > 1e-9, feats / np.maximum(norms, 1e-9), 0.0)
-    return LiftedFeatures(np.transpose(feats, (1, 0, 2)).astype(np.float32), seen, used)
+    np.divide(feats, norms, out=feats, where=norms > 1e-9)
+    feats *= norms > 1e-9
+    return LiftedFeatures(feats, seen, used)
