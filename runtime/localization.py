@@ -14,8 +14,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from vaf.runtime.cameras import PinholeCamera
+from vaf.runtime.encoders import OnnxEncoders
 from vaf.runtime.images import colormap, draw_points, png_bytes
+from vaf.runtime.room import Room, reverberate
 from vaf.runtime.scene_bundle import LEVELS, SceneBundle
+
+LOCALIZE_ROOM_SEED = 0  # the room tail a localize request's clip is heard with: the same clip and room, the same answer
+
+
+def localize_embedding(encoders: OnnxEncoders, audio: np.ndarray, sample_rate: int, room: Room | None = None) -> np.ndarray:
+    """What `localize` ranks with: the clip ((T,) any rate) heard in `room` first if given (a dry clip, in the
+    room the encoders' recordings were made in), embedded: (D,) float32. ValueError if denoising leaves nothing."""
+    heard = audio if room is None else reverberate(audio, room, sample_rate, LOCALIZE_ROOM_SEED)
+    return encoders.embed_sound(heard, sample_rate)
 
 
 @dataclass

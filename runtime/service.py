@@ -21,6 +21,7 @@ from vaf.runtime import generators
 from vaf.runtime.cameras import PinholeCamera, look_at
 from vaf.runtime.encoders import OnnxEncoders
 from vaf.runtime.baked import render_baked
+from vaf.runtime.localization import localize_embedding
 from vaf.runtime.room import reverberate
 from vaf.runtime.materials import MATERIALS
 from vaf.runtime.protocol import (
@@ -50,7 +51,6 @@ from vaf.runtime.synthesis import Excitation, as_format, render, render_batch, v
 
 log = logging.getLogger("vaf.runtime")
 
-LOCALIZE_ROOM_SEED = 0  # the room tail a localize request's clip is heard with
 MODEL_OPS = ("localize", "shape")  # listed in capabilities only when their models are loaded
 MAX_ASSET_CHUNK = 4 << 20
 DEFAULT_ASSET_CHUNK = 1 << 20
@@ -227,10 +227,8 @@ class Service:
         if made_by != self.encoders.fingerprint:
             raise ProtocolError(ErrorCode.NO_FEATURES, f"scene {scene.scene_id!r} features were made by encoders {made_by}, "
                                 f"this server runs {self.encoders.fingerprint}: rebuild them with `vaf scene build`", "scene_id")
-        # a fixed tail: the same clip and room give the same answer
-        audio = r.audio if r.room is None else reverberate(r.audio, r.room, r.sample_rate, LOCALIZE_ROOM_SEED)
         try:
-            embedding = self.encoders.embed_sound(audio, r.sample_rate)
+            embedding = localize_embedding(self.encoders, r.audio, r.sample_rate, r.room)
         except ValueError as e:  # e.g. nothing left after denoising
             raise ProtocolError(ErrorCode.BAD_FIELD, f"'audio' cannot be used: {e}", "audio") from None
         segments = scene.localizer.rank(embedding, r.level, r.top_k)

@@ -95,6 +95,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     loc.add_argument("--encoders", default=None, help="ONNX encoders folder (default: the embedded ones)")
     loc.add_argument("--untrained", default=None, help="encoders.pt of the untrained baseline (default: built fresh)")
     loc.add_argument("--views", type=int, default=24)
+    loc.add_argument("--physics-clips", action="store_true",
+                     help="also localise each hit's dry physics clip (the world's exact recipe, as a game's own "
+                          "synthesiser would send it), as sent and heard in the encoders' recordings room (localize's room)")
     loc.add_argument("--results", default=None, help="append the table to this markdown file (e.g. docs/results.md)")
     loc.set_defaults(run=eval_localize_command)
     gen = evsub.add_parser("generator", help="generated vs recorded sounds on held-out scenes, with baselines")
@@ -149,7 +152,8 @@ def eval_localize_command(args: argparse.Namespace) -> int:
     from vaf.training.eval.localization import evaluate_localization, results_table
 
     try:
-        report = evaluate_localization(args.dataset, args.encoders, args.untrained, args.views)
+        report = evaluate_localization(args.dataset, args.encoders, args.untrained, args.views,
+                                       physics_clips=args.physics_clips)
     except (ValueError, FileNotFoundError) as e:
         print(f"vaf eval localize: {e}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import subprocess
 import sys
 
@@ -12,12 +13,12 @@ import pytest
 from PIL import Image
 
 from vaf.runtime.client import Client, RemoteError, localize_message
-from vaf.runtime.localization import SceneLocalizer
+from vaf.runtime.encoders import OnnxEncoders
 from vaf.runtime.gaussians import write_ply
+from vaf.runtime.localization import LOCALIZE_ROOM_SEED, SceneLocalizer
 from vaf.runtime.room import Room, reverberate
 from vaf.runtime.scene_bundle import SceneBundle
 from vaf.runtime.scenes import DEMO_SCENE
-from vaf.runtime.service import LOCALIZE_ROOM_SEED
 from vaf.runtime.wav import read_wav
 from vaf.training.features.lift import LEVELS, EmbeddedView, lift_features, lift_views
 from vaf.training.render.rasterizer import Contributions
@@ -319,9 +320,33 @@ def test_the_localization_evaluation_beats_chance_on_the_tiny_world(tiny_dataset
     """`vaf eval localize`'s whole path: the embedded encoders against the untrained ones and a random part."""
     from vaf.training.eval.localization import evaluate_localization, results_table
 
-    report = evaluate_localization(tiny_dataset, views=4)
+    report = evaluate_localization(tiny_dataset, views=4, physics_clips=True)
     accuracy = report["accuracy"]
     assert report["hits"] + report["skipped_hits"] == 16 and report["hits"] >= 12
     assert all(0 <= a["acc1"] <= a["acc3"] <= 1 for a in accuracy.values())
     assert accuracy["trained encoders"]["acc3"] >= accuracy["random part"]["acc3"] + 0.2
-    assert results_table(report, "vaf eval localize").count("\n| ") == 4
+    dry, in_room = (accuracy[f"trained encoders, dry physics clips {how}"] for how in ("as sent", "heard in the encoders' room"))
+    assert dry != in_room  # the room was heard
+    assert max(dry["acc3"], in_room["acc3"]) >= accuracy["random part"]["acc3"] + 0.2
+    assert results_table(report, "vaf eval localize").count("\n| ") == 6
+
+
+def test_physics_clips_need_the_encoders_room_and_a_world_with_acoustics(tiny_dataset, tmp_path):
+    from vaf.training.eval.localization import evaluate_localization
+
+    roomless = tmp_path / "encoders"
+    shutil.copytree(OnnxEncoders.load().path, roomless)
+    manifest = json.loads((roomless / "encoders.json").read_text())
+    del manifest["audio"]["recordings_room"]
+    (roomless / "encoders.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="recordings_room"):
+        evaluate_localization(tiny_dataset, roomless, views=4, physics_clips=True)
+    captured = tmp_path / "captured"
+    shutil.copytree(tiny_dataset, captured)
+    for manifest_path in captured.glob("*/bundle/manifest.json"):  # as a real capture: no ground-truth acoustics
+        bundle_manifest = json.loads(manifest_path.read_text())
+        (manifest_path.parent / bundle_manifest["acoustics"]).unlink()
+        bundle_manifest["acoustics"] = None
+        manifest_path.write_text(json.dumps(bundle_manifest))
+    with pytest.raises(ValueError, match="no ground-truth acoustics"):
+        evaluate_localization(captured, views=4, physics_clips=True)

@@ -5,6 +5,9 @@ the struck part itself, or a part of identical material and geometry class (same
 and same object/part class, e.g. two ceramic mug bodies; the legs of a table are one part).
 Baselines in the same run: a random part (its expectation, computed exactly) and the
 encoders before contrastive training (same architecture, random weights, same pipeline).
+With `physics_clips`, also the clips a game's own synthesiser would send: each hit's exact recipe
+(the world's physics) rendered dry, localised as sent and heard first in the room the encoders'
+recordings were made in (`localize`'s `room`), both with the trained encoders.
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ import numpy as np
 import torch
 
 from vaf.runtime.encoders import DEFAULT_ENCODERS, OnnxEncoders
-from vaf.runtime.localization import SceneLocalizer
+from vaf.runtime.generators import PhysicsGenerator
+from vaf.runtime.localization import SceneLocalizer, localize_embedding
 from vaf.runtime.scene_bundle import SceneBundle
+from vaf.runtime.scenes import LoadedScene, SceneSurface
+from vaf.runtime.synthesis import Excitation, render
 from vaf.runtime.wav import read_wav
-from vaf.training.data.capture import read_hits
+from vaf.training.data.capture import Hit, read_hits
 from vaf.training.data.pairs import dataset_split, part_kind
 from vaf.training.encoders.train import EncoderPair, TrainConfig
 from vaf.training.features.lift import lift_oracle_views
@@ -59,6 +65,22 @@ class HeldOutScene:
         return bool(self.accepted(part) & {s.id for s in self.localizer.rank(embedding, "part", top_k)})
 
 
+def dry_physics_clip(scene: LoadedScene, hit: Hit, sample_rate: int, frames: int) -> np.ndarray:
+    """The world's exact recipe at the hit's point, struck with the hit's contact and rendered dry: (frames,) float32,
+    what a game's own synthesiser would send to `localize`."""
+    _, index = scene.surface.nearest(np.array([hit.point]))
+    source = PhysicsGenerator().generate(scene, index)[0]
+    excitation = Excitation.from_materials(hit.impulse, hit.speed, hit.striker, source.material)
+    return render(source.recipe, excitation, sample_rate, frames)
+
+
+def _physics_scene(folder: Path, bundle: SceneBundle) -> LoadedScene:
+    if bundle.acoustics is None:
+        raise ValueError(f"{folder}: the scene has no ground-truth acoustics to make physics clips from "
+                         "(a sounding-world dataset has them)")
+    return LoadedScene(folder.name, bundle, SceneSurface.of(bundle), b"")
+
+
 def untrained_encoders(folder: Path, seed: int = 0) -> OnnxEncoders:
     """The default architecture with its initial random weights, exported like the trained one."""
     from vaf.export.encoders import export_encoders
@@ -77,9 +99,16 @@ def _random_accuracy(n_parts: int, n_ok: int, k: int) -> float:
 
 
 def evaluate_localization(dataset: str | Path, encoders_dir: str | Path | None = None, untrained: str | Path | None = None,
-                          views: int = 24, seed: int = 0) -> dict:
+                          views: int = 24, seed: int = 0, physics_clips: bool = False) -> dict:
     dataset = Path(dataset)
     trained = OnnxEncoders.load(encoders_dir or DEFAULT_ENCODERS)
+    physics_rooms = {}  # row -> the room `localize` is asked to hear the dry clip in
+    if physics_clips:
+        if trained.recordings_room is None:
+            raise ValueError(f"{trained.path}: encoders.json does not say the room of the encoders' recordings "
+                             "(audio.recordings_room), which the dry physics clips are heard in")
+        physics_rooms = {"trained encoders, dry physics clips as sent": None,
+                         "trained encoders, dry physics clips heard in the encoders' room": trained.recordings_room}
     with tempfile.TemporaryDirectory() as tmp:
         if untrained is not None:
             from vaf.export.encoders import export_encoders
@@ -88,13 +117,14 @@ def evaluate_localization(dataset: str | Path, encoders_dir: str | Path | None =
         else:
             baseline = untrained_encoders(Path(tmp), seed)
         methods = {"trained encoders": trained, "untrained encoders": baseline}
-        correct = {m: np.zeros(2) for m in [*methods, "random part"]}
+        correct = {m: np.zeros(2) for m in [*methods, *physics_rooms, "random part"]}
         counted, skipped, localize_ms = 0, 0, []
         scenes = dataset_split(dataset, "test")
         for scene in scenes:
             folder = dataset / scene
             held_out = {name: HeldOutScene.lift(folder, enc, views, seed) for name, enc in methods.items()}
             seen_parts = held_out["trained encoders"].seen_parts
+            physics_scene = _physics_scene(folder, held_out["trained encoders"].localizer.bundle) if physics_rooms else None
             for hit in read_hits(folder / "hits.jsonl"):
                 audio, rate = read_wav(folder / hit.wav)
                 ok = held_out["trained encoders"].accepted(hit.part)
@@ -108,6 +138,11 @@ def evaluate_localization(dataset: str | Path, encoders_dir: str | Path | None =
                         ranked[name] = [s.id for s in held_out[name].localizer.rank(enc.embed_sound(audio, rate), "part", 3)]
                         if name == "trained encoders":
                             localize_ms.append((time.perf_counter() - t0) * 1e3)
+                    if physics_scene is not None:
+                        dry = dry_physics_clip(physics_scene, hit, rate, len(audio))
+                        for name, room in physics_rooms.items():
+                            embedding = localize_embedding(trained, dry, rate, room)
+                            ranked[name] = [s.id for s in held_out["trained encoders"].localizer.rank(embedding, "part", 3)]
                 except ValueError:  # silent after denoising
                     skipped += 1
                     continue
