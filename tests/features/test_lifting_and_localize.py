@@ -75,6 +75,7 @@ def test_lift_views_matches_its_formula_written_as_loops():
                                   if m else np.full(side * side, -1) for m in masks])
         views.append(EmbeddedView(Contributions(pixel, gaussian, rng.random(pairs)), top, mask_of_pixel,
                                   [rng.normal(size=(m, dim)).astype(np.float32) for m in masks]))
+    assert any(not len(e) for v in views for e in v.embeddings)
     lifted = lift_views(views, count, dim)
     feats, seen = lift_reference(views, count, dim)
     assert lifted.features.dtype == np.float32 and lifted.features.shape == (count, len(LEVELS), dim)

@@ -99,6 +99,34 @@ def gsplat_reference_projection(c, cam):
     return radii[0].numpy(), means2d[0].numpy(), depths[0].numpy(), conics[0].numpy()
 
 
+@pytest.mark.parametrize("side", [24, 300])  # 16-bit pixel keys up to 256 x 256, 64-bit beyond
+def test_composite_blends_each_pixel_front_to_back_at_any_image_size(side):
+    """Random pairs piled on 12 pixels, in any order: each pixel's alpha, depth and top Gaussian equal a loop over
+    its pairs sorted front to back."""
+    rng = np.random.default_rng(side)
+    pixels = rng.choice(side * side, 12, replace=False)
+    if side * side > 1 << 16:  # six pairs of pixels that 16-bit keys could not tell apart
+        base = rng.choice(side * side - (1 << 16), 6, replace=False)
+        pixels = np.r_[base, base + (1 << 16)]
+    count = 400
+    gaussian, pixel = rng.permutation(count), rng.choice(pixels, count)
+    alpha, depth = rng.uniform(0.01, 0.6, count), rng.uniform(0.5, 4.0, count)
+    out = composite(gaussian, pixel, alpha, depth, rng.random((count, 3)), side, side)
+    for p in pixels:
+        transmittance, accumulated, zsum, best, top = 1.0, 0.0, 0.0, 0.0, -1
+        for k in sorted(np.flatnonzero(pixel == p), key=lambda k: depth[k]):
+            weight = alpha[k] * transmittance
+            accumulated, zsum = accumulated + weight, zsum + weight * depth[k]
+            if weight > best:
+                best, top = weight, gaussian[k]
+            transmittance *= 1 - alpha[k]
+        y, x = divmod(int(p), side)
+        assert out.alpha[y, x] == pytest.approx(accumulated, abs=1e-6)
+        assert out.depth[y, x] == pytest.approx(zsum / accumulated, rel=1e-5)
+        assert out.top[y, x] == top
+    assert (out.top >= 0).sum() == len(pixels)
+
+
 def test_projection_matches_gsplat_reference():
     c, cam = random_scene(2)
     index, mean, depth, inv, _ = project(c, cam)
