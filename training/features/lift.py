@@ -108,6 +108,7 @@ def lift_views(views: Iterable[EmbeddedView], count: int, dim: int) -> LiftedFea
     feats = np.zeros((count, len(LEVELS), dim), np.float32)
     weight = np.zeros((count, len(LEVELS)))
     front = np.zeros(count, np.int64)  # pixels where each Gaussian is the top contributor
+    row_of = np.zeros(count, np.int64)  # a touched Gaussian's row in its view's sums (others are never read)
     used = 0
     for view in views:
         used += 1
@@ -115,7 +116,6 @@ def lift_views(views: Iterable[EmbeddedView], count: int, dim: int) -> LiftedFea
         contrib = view.contributions
         # Only the Gaussians this view sees get a row: a (count, D) product per level would be as large as feats.
         touched = np.flatnonzero(np.bincount(contrib.gaussian, minlength=count))
-        row_of = np.zeros(count, np.int64)
         row_of[touched] = np.arange(touched.size)
         sums = np.zeros((touched.size, len(LEVELS), dim), np.float32)
         for level in range(len(LEVELS)):
