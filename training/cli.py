@@ -33,9 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--geometry", action="store_true",
                    help="also read the struck segments' size and the hit's place on its subpart, measured on the scene's "
                    "Gaussians (docs/generator.md); off by default, on in the shipped model")
-    g.add_argument("--place-harmonics", type=int, default=0,
-                   help="with --geometry: also read cos(2 pi k d) of the hit's place d, k = 1..K, the terms a mode's "
-                   "excitation at the hit is made of (docs/generator.md); 0, off, by default")
     g.add_argument("--decay-law", choices=("rayleigh", "free"), default="rayleigh",
                    help="'rayleigh' (default): each bin decays by the struck material's damping law, learnt per material, "
                    "within a factor exp(+-decay spread); 'free': each bin's decay its own (docs/generator.md)")
@@ -182,7 +179,6 @@ def train_generator_command(args: argparse.Namespace) -> int:
                                       heard_material_weight=args.heard_material_weight, judge_epochs=args.judge_epochs,
                                       judges=args.judges, judge_target=args.judge_target,
                                       model={"input": args.input, "feature_dim": encoders.dim, "geometry": args.geometry,
-                                             "place_harmonics": args.place_harmonics,
                                              "decay_law": args.decay_law, "decay_spread": args.decay_spread,
                                              "room": args.room})
         report = train_generator(args.dataset, args.out, config, encoders.path, args.cache)

@@ -12,7 +12,7 @@ from vaf.training.generator.models import build_generator
 from vaf.training.generator.train import GeneratorObjective, GeneratorTrainConfig, train_generator
 
 TINY_RECIPE = {"type": "recipe_mlp", "feature_dim": 16, "geometry": True, "hidden": 32, "layers": 1, "grid_bins": 32,
-               "modes_out": 8, "fold_bands": 2, "room": True, "place_harmonics": 2}
+               "modes_out": 8, "fold_bands": 2, "room": True}
 
 
 @pytest.fixture(scope="session")

@@ -92,29 +92,8 @@ def test_a_geometry_model_needs_geometry(tiny_recipe, tiny_hits):
     net = build_generator(tiny_recipe)
     with pytest.raises(ValueError, match="geometry"):
         net(torch.tensor(tiny_hits[0].features[:2]))
-    without = build_generator({**tiny_recipe, "geometry": False, "place_harmonics": 0})
+    without = build_generator({**tiny_recipe, "geometry": False})
     assert without(torch.tensor(tiny_hits[0].features[:2]))["gain"].shape == (2, tiny_recipe["grid_bins"])
-    with pytest.raises(ValueError, match="place_harmonics.*needs geometry"):
-        build_generator({**tiny_recipe, "geometry": False, "place_harmonics": 2})
-    with pytest.raises(ValueError, match="place_harmonics must be >= 0"):
-        build_generator({**tiny_recipe, "place_harmonics": -1})
-
-
-def test_place_harmonics_are_the_terms_of_a_plates_mode_excitation(tiny_recipe, tiny_hits):
-    """A plate mode's excitation at u = 1/2 +- d is sin^2(m pi u) = (1 + (-1)^(m+1) cos(2 pi m d)) / 2:
-    the network must read exactly cos(2 pi k d), k = 1..K, for each axis of the hit's place d."""
-    net = build_generator({**tiny_recipe, "place_harmonics": 3})
-    seen = []
-    net.inp.register_forward_hook(lambda module, args, out: seen.append(args[0]))
-    geometry = torch.tensor(tiny_hits[0].geometry[:5])
-    net(torch.tensor(tiny_hits[0].features[:5]), geometry)
-    harmonics = seen[0][:, -9:].reshape(5, 3, 3).numpy()  # (hits, axes, k)
-    place = geometry[:, 6:].numpy().astype(np.float64)
-    m = np.arange(1, 4)
-    np.testing.assert_allclose(harmonics, np.cos(2 * np.pi * place[:, :, None] * m), atol=1e-5)
-    u = 0.5 + place[:, :, None]  # the place as a plate coordinate, and each mode's excitation there
-    odd = np.where(m % 2 == 1, 1.0, -1.0)
-    np.testing.assert_allclose(np.sin(m * np.pi * u) ** 2, (1 + odd * harmonics) / 2, atol=1e-5)
 
 
 @pytest.mark.parametrize("hz", [97.0, 440.0, 2500.0, 9000.0])

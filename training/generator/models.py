@@ -61,10 +61,6 @@ class RecipeConfig:
     levels: int = 3
     patch_px: int = 16
     geometry: bool = False  # also read the struck segments' extents and the hit's place (B, GEOMETRY_DIM)
-    # with geometry: also read cos(2 pi k d) of the hit's place d on each axis, k = 1..place_harmonics. A mode's
-    # excitation is its shape squared at the hit, e.g. sin^2(m pi u) on a plate (u = 1/2 +- d), a sum of exactly
-    # these terms, which a small MLP does not find from d itself (docs/generator.md)
-    place_harmonics: int = 0
     hidden: int = 256
     layers: int = 3
     dropout: float = 0.1
@@ -96,9 +92,6 @@ class RecipeConfig:
             raise ValueError(f"decay_law must be 'free' or 'rayleigh', got {self.decay_law!r}")
         if not self.decay_spread >= 0:
             raise ValueError(f"decay_spread must be >= 0, got {self.decay_spread}")
-        if self.place_harmonics < 0 or (self.place_harmonics and not self.geometry):
-            raise ValueError(f"place_harmonics must be >= 0, and needs geometry, got {self.place_harmonics} "
-                             f"(geometry {self.geometry})")
         if not 1 <= self.modes_out <= self.grid_bins:
             raise ValueError(f"modes_out must be within 1..grid_bins ({self.grid_bins}), got {self.modes_out}")
         if not 0 <= self.fold_bands < self.modes_out:
@@ -110,8 +103,7 @@ class RecipeConfig:
     @property
     def input_size(self) -> int:
         image = self.levels * self.feature_dim if self.input == "features" else 3 * self.patch_px**2
-        place = (GEOMETRY_DIM - EXTENT_DIMS) * self.place_harmonics
-        return image + (GEOMETRY_DIM + place if self.geometry else 0)
+        return image + (GEOMETRY_DIM if self.geometry else 0)
 
     def grid_hz(self) -> np.ndarray:
         return np.geomspace(self.f_min, self.f_max, self.grid_bins)
@@ -143,8 +135,6 @@ class RecipeNet(nn.Module):
             self.damping = nn.Parameter(start.repeat(len(c.materials), 1))
         if c.room:  # ln RT60 (s), ln reverb amplitude (direct-to-reverb ratio as a linear gain)
             self.room = nn.Parameter(torch.tensor([math.log(ROOM_START[0]), -ROOM_START[1] / 20 * math.log(10)]))
-        if c.place_harmonics:
-            self.register_buffer("place_k", 2 * math.pi * torch.arange(1, c.place_harmonics + 1, dtype=torch.float32))
         self.register_buffer("log_grid", torch.tensor(np.log(c.grid_hz()), dtype=torch.float32))
         self.half_bin = 0.5 * math.log(c.f_max / c.f_min) / max(1, c.grid_bins - 1)
         with torch.no_grad():  # start near a plain, quiet, medium-damped sound
@@ -158,8 +148,6 @@ class RecipeNet(nn.Module):
                 raise ValueError(f"this generator reads geometry (B, {GEOMETRY_DIM}): pass describe()'s rows")
             extents, place = geometry[:, :EXTENT_DIMS].clamp(*GEOMETRY_LN_RANGE), geometry[:, EXTENT_DIMS:]
             x = torch.cat([x, (extents - GEOMETRY_CENTRE) / GEOMETRY_SPREAD, 4.0 * place], dim=-1)
-            if self.config.place_harmonics:
-                x = torch.cat([x, torch.cos(place.unsqueeze(-1) * self.place_k).flatten(1)], dim=-1)
         h = self.inp(x)
         for block in self.blocks:
             h = h + block(h)
