@@ -45,9 +45,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--batch", type=int, default=32)
     g.add_argument("--lr", type=float, default=2e-3)
     g.add_argument("--pitch-weight", type=float, default=0.0, help="weight of the pitch term (docs/generator.md); default off")
-    g.add_argument("--dominant-weight", type=float, default=0.0,
-                   help="weight of the dominant-mode term: the bin where the recording rings loudest should hold the "
-                   "recipe's most energetic mode (docs/generator.md); default off")
     g.add_argument("--decay-weight", type=float, default=4.0,
                    help="weight of the decay-curve term (docs/generator.md); 4, the shipped model's, by default; 0 turns it off")
     g.add_argument("--band-decay-weight", type=float, default=4.0,
@@ -176,8 +173,7 @@ def train_generator_command(args: argparse.Namespace) -> int:
     try:
         encoders = OnnxEncoders.load(args.encoders or DEFAULT_ENCODERS)
         config = GeneratorTrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, views=args.views,
-                                      pitch_weight=args.pitch_weight, dominant_weight=args.dominant_weight,
-                                      decay_weight=args.decay_weight,
+                                      pitch_weight=args.pitch_weight, decay_weight=args.decay_weight,
                                       loss_modes=args.loss_modes, mel_weight=args.mel_weight,
                                       band_decay_weight=args.band_decay_weight, mel_stats_weight=args.mel_stats_weight,
                                       heard_material_weight=args.heard_material_weight, judge_epochs=args.judge_epochs,

@@ -112,17 +112,6 @@ def heard_material_loss(generated: torch.Tensor, labels: torch.Tensor, judges: S
     return torch.stack([nn.functional.cross_entropy(judge(heard), labels) for judge in judges]).mean()
 
 
-def dominant_mode_loss(bin_log_share: torch.Tensor, decay_per_s: torch.Tensor, target_bin: torch.Tensor) -> torch.Tensor:
-    """A ranking term: the bin where the recording rings loudest (target_bin: (B,) int) should hold the recipe's
-    most energetic mode. bin_log_share, decay_per_s: (B, bins). A damped sine's energy is gain^2 / (4 decay), so a
-    bin's log energy is 2 ln share - ln decay up to a constant per hit. softplus of the loudest other bin's lead:
-    only the order at the top is asked for, not a pure tone (a cross-entropy on the share would ask for one)."""
-    log_energy = 2.0 * bin_log_share - torch.log(decay_per_s)
-    target = log_energy.gather(1, target_bin[:, None]).squeeze(1)
-    others = log_energy.scatter(1, target_bin[:, None], float("-inf")).amax(dim=1)
-    return torch.nn.functional.softplus(others - target).mean()
-
-
 def decay_curve_db(audio: torch.Tensor, hop: int = 64, floor_db: float = 60.0, room: RoomEnergy | None = None) -> torch.Tensor:
     """Schroeder energy decay curve (the energy still to come, over the clip's total), in dB, floored at
     -floor_db, every `hop` samples: (B, T) -> (B, ceil(T / hop)). What the T60 metric fits a line to."""

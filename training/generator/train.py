@@ -30,7 +30,7 @@ from vaf.training.checkpoints import check_resumable, resume, run_config, save_c
 from vaf.training.generator import synth
 from vaf.training.generator.data import HitSet, load_hits
 from vaf.training.generator.judge import MaterialJudge, fit_material_judge, judge_accuracy
-from vaf.training.generator.losses import (SpectralLoss, band_decay_loss, decay_loss, dominant_mode_loss, heard_material_loss,
+from vaf.training.generator.losses import (SpectralLoss, band_decay_loss, decay_loss, heard_material_loss,
                                            mel_statistics_loss, rms)
 from vaf.training.generator.models import RecipeConfig, RecipeNet, band_membership, build_generator, fold_modes
 
@@ -52,7 +52,6 @@ class GeneratorTrainConfig:
     loudness_weight: float = 0.2
     material_weight: float = 0.3
     pitch_weight: float = 0.0  # off by default: measured, it made pitch no better and material cues worse (docs/results.md)
-    dominant_weight: float = 0.0  # the recording's loudest bin as the recipe's loudest mode (losses.dominant_mode_loss)
     decay_weight: float = 4.0  # the decay-curve term (losses.decay_loss): T60 error 70 -> 43 ms (docs/results.md)
     band_decay_weight: float = 4.0  # the decay-curve term per octave band (losses.band_decay_loss), docs/results.md
     mel_weight: float = 1.0  # the log-mel term inside the spectral loss (losses.SpectralLoss), relative to the STFT terms
@@ -70,8 +69,8 @@ class GeneratorTrainConfig:
                              f"{self.judge_epochs}, {self.judges} and {self.batch}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
-        for name in ("loudness_weight", "material_weight", "pitch_weight", "dominant_weight", "decay_weight", "mel_weight",
-                     "band_decay_weight", "mel_stats_weight", "heard_material_weight"):
+        for name in ("loudness_weight", "material_weight", "pitch_weight", "decay_weight", "mel_weight", "band_decay_weight",
+                     "mel_stats_weight", "heard_material_weight"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.judge_target not in JUDGE_TARGETS:
@@ -88,7 +87,6 @@ class GeneratorObjective:
 
     def __init__(self, hits: HitSet, config: RecipeConfig, loudness_weight: float, material_weight: float,
                  pitch_weight: float = 0.0, decay_weight: float = 0.0, loss_modes: str = "grid", mel_weight: float = 1.0,
-                 dominant_weight: float = 0.0,
                  band_decay_weight: float = 0.0, mel_stats_weight: float = 0.0, heard_material_weight: float = 0.0,
                  judges: Mapping[str, Sequence[MaterialJudge]] | None = None, kinds: Sequence[str] | None = None):
         """judges: panels of frozen judges by what they name, "material" (config.materials) or "kind" (`kinds`, the
@@ -110,9 +108,7 @@ class GeneratorObjective:
         self.targets = torch.tensor(hits.targets)
         self.log_level = torch.tensor(np.log(np.maximum(hits.level, 1e-12)), dtype=torch.float32)
         self.energy_share = torch.tensor(bin_energy_share(hits.targets, hits.sample_rate, config.grid_hz()))
-        self.dominant_bin = self.energy_share.argmax(dim=1)
         self.loudness_weight, self.material_weight, self.pitch_weight = loudness_weight, material_weight, pitch_weight
-        self.dominant_weight = dominant_weight
         self.decay_weight, self.band_decay_weight, self.mel_stats_weight = decay_weight, band_decay_weight, mel_stats_weight
         self.membership = band_membership(config.grid_bins, config.fold_bands) if loss_modes == "runtime" else None
         self.judges = {target: panel for target, panel in (judges or {}).items() if len(panel)}
@@ -143,7 +139,6 @@ class GeneratorObjective:
         loudness = (torch.log(rms(audio, room)) - self.log_level[index]).abs().mean()
         material = torch.nn.functional.cross_entropy(out["material_logits"], self.material[index])
         pitch = -(self.energy_share[index] * out["bin_log_share"]).sum(dim=-1).mean()
-        dominant = dominant_mode_loss(out["bin_log_share"], out["decay_per_s"], self.dominant_bin[index])
         decay = decay_loss(audio, self.targets[index], room=room)
         # at weight 0 still reported (held-out curves compare runs), but kept out of the backward pass
         heard = audio if self.band_decay_weight > 0 else audio.detach()
@@ -151,10 +146,9 @@ class GeneratorObjective:
         heard = audio if self.mel_stats_weight > 0 else audio.detach()
         mel_stats = mel_statistics_loss(heard, self.targets[index], self.spectral.mel, room=room)
         loss = spectral + self.loudness_weight * loudness + self.material_weight * material + self.pitch_weight * pitch \
-            + self.dominant_weight * dominant \
             + self.decay_weight * decay + self.band_decay_weight * band_decay + self.mel_stats_weight * mel_stats
         parts = {"spectral": spectral.item(), "loudness_ln": loudness.item(), "material_ce": material.item(),
-                 "pitch_ce": pitch.item(), "dominant": dominant.item(), "decay": decay.item(), "band_decay": band_decay.item(), "mel_stats": mel_stats.item()}
+                 "pitch_ce": pitch.item(), "decay": decay.item(), "band_decay": band_decay.item(), "mel_stats": mel_stats.item()}
         for target, panel in self.judges.items():
             heard = heard_material_loss(audio, self.labels[target][index], panel, self.spectral.mel, room=room)
             loss = loss + self.heard_material_weight * heard
@@ -190,8 +184,7 @@ def train_generator(dataset: str | Path | list[str | Path], out: str | Path, con
     if len(train) < config.batch:
         raise ValueError(f"{', '.join(map(str, datasets))}: {len(train)} training hits, fewer than one batch of {config.batch}")
     net = build_generator(config.model)
-    terms = {name: getattr(config, name) for name in ("loudness_weight", "material_weight", "pitch_weight", "dominant_weight",
-                                                     "decay_weight",
+    terms = {name: getattr(config, name) for name in ("loudness_weight", "material_weight", "pitch_weight", "decay_weight",
                                                      "loss_modes", "mel_weight", "band_decay_weight", "mel_stats_weight",
                                                      "heard_material_weight")}
     targets = JUDGE_TARGETS[config.judge_target] if config.heard_material_weight > 0 else ()
