@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--clip-model", default=None, help="use a pretrained open_clip image tower, frozen (the seed's "
                    "setting): an open_clip architecture name (e.g. ViT-B-32) or a model config JSON; needs --clip-checkpoint")
     e.add_argument("--clip-checkpoint", default=None, help="local open_clip weights (.bin/.pt/.safetensors); never downloaded")
+    add_threads_option(e)
     e.set_defaults(run=train_encoders_command)
     g = trsub.add_parser("generator", help="real-time impact-sound generator: features -> recipe (resumable)")
     g.add_argument("--dataset", required=True, action="append", help="folder made by `vaf world dataset`; repeat to "
@@ -71,6 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--views", type=int, default=16, help="views the hit features are lifted from")
     g.add_argument("--cache", default=None, help="hit-feature cache folder (default ~/.cache/vaf/hit-features)")
     g.add_argument("--seed", type=int, default=0)
+    add_threads_option(g)
     g.set_defaults(run=train_generator_command)
     d = trsub.add_parser("diffusion", help="the seed's conditioned diffusion transformer (tiny config, or a pretrained "
                          "model whose conditioner alone is trained)")
@@ -86,6 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--cache", default=None)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--device", default="auto", help="cpu, cuda, cuda:N; auto = cuda when a CUDA GPU is present")
+    add_threads_option(d)
     d.set_defaults(run=train_diffusion_command)
 
     ev = sub.add_parser("eval", help="evaluate models on held-out scenes")
@@ -127,12 +131,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.set_defaults(run=eval_demo_scene_command)
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="torch's CPU threads for this run (default: every core torch finds). Runs sharing a machine "
+                        "should split its cores: two that each took both of this 2-core machine's ran 2.4x slower than "
+                        "with one each (README)")
+
+
+def use_threads(threads: int | None, command: str) -> None:
+    """Sets torch's intra-op threads (what OMP_NUM_THREADS sets for it) when asked, and says how many the run uses:
+    oversubscribed cores cost far more than their share, and nothing else would show it."""
+    import torch
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    print(f"{command}: {torch.get_num_threads()} torch threads, {os.cpu_count()} cores (--threads)", file=sys.stderr)
+
+
 def train_encoders_command(args: argparse.Namespace) -> int:
     from vaf.training.encoders.train import DEFAULT_AUDIO, TrainConfig, train_encoders
 
     if (args.clip_model is None) != (args.clip_checkpoint is None):
         print("vaf train encoders: --clip-model and --clip-checkpoint go together", file=sys.stderr)
         return 2
+    use_threads(args.threads, "vaf train encoders")
     try:
         config = TrainConfig(epochs=args.epochs, batch=args.batch, seed=args.seed)
         if args.clip_model is not None:
@@ -170,6 +199,7 @@ def train_generator_command(args: argparse.Namespace) -> int:
     from vaf.runtime.encoders import DEFAULT_ENCODERS, OnnxEncoders
     from vaf.training.generator.train import GeneratorTrainConfig, train_generator
 
+    use_threads(args.threads, "vaf train generator")
     try:
         encoders = OnnxEncoders.load(args.encoders or DEFAULT_ENCODERS)
         config = GeneratorTrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, views=args.views,
@@ -207,6 +237,7 @@ def train_diffusion_command(args: argparse.Namespace) -> int:
     from vaf.training.generator.data import load_hits
     from vaf.training.generator.diffusion import load_pretrained, tiny_config, train_diffusion
 
+    use_threads(args.threads, "vaf train diffusion")
     try:
         if (args.init_config is None) != (args.init_weights is None):
             raise ValueError("--init-config and --init-weights go together")

@@ -279,8 +279,9 @@ def test_train_and_eval_generator_cli(tiny_dataset, tiny_encoders, tmp_path):
     out = tmp_path / "model"
     run = lambda *a: subprocess.run([sys.executable, "-m", "vaf", *a], capture_output=True, text=True, timeout=600)  # noqa: E731
     r = run("train", "generator", "--dataset", str(tiny_dataset), "--out", str(out), "--encoders", str(tiny_encoders.path),
-            "--epochs", "1", "--batch", "8", "--views", "4", "--cache", str(tmp_path / "cache"))
+            "--epochs", "1", "--batch", "8", "--views", "4", "--cache", str(tmp_path / "cache"), "--threads", "1")
     assert r.returncode == 0, r.stderr
+    assert "vaf train generator: 1 torch threads" in r.stderr  # the run says what it takes of the machine
     manifest = json.loads((out / "runtime" / "generator.json").read_text())
     assert manifest["encoders"] == tiny_encoders.fingerprint and "vaf train generator" in manifest["source"]["command"]
     assert manifest["modes"] == 40 and manifest["fold_bands"] == 8  # the defaults
@@ -304,6 +305,8 @@ def test_train_and_eval_generator_cli(tiny_dataset, tiny_encoders, tmp_path):
     assert text.startswith("# kept\n")  # appended, nothing lost
     for row in ("real-time (ONNX, shipped path)", "nearest-neighbour retrieval", "physics ground truth"):
         assert row in text
+    r = run("train", "generator", "--dataset", nowhere, "--out", str(tmp_path / "unused"), "--threads", "0")
+    assert r.returncode == 2 and "--threads: must be >= 1" in r.stderr, r.stderr
     # a second training into the same folder does not overwrite the exported model
     r = run("train", "generator", "--dataset", str(tiny_dataset), "--out", str(out), "--encoders", str(tiny_encoders.path),
             "--epochs", "1", "--batch", "8", "--views", "4", "--cache", str(tmp_path / "cache"))

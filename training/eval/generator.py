@@ -53,6 +53,7 @@ from vaf.runtime.room import Room, reverberate
 from vaf.training.encoders.logmel import LogMel
 from vaf.training.eval.localization import HeldOutScene
 from vaf.training.generator.data import HitSet
+from vaf.training.world.ground_truth import ground_truth_sources
 
 DYNAMIC_RANGE_DB = 60.0
 MLP_JUDGE_HIDDEN = 256  # the second material judge's hidden units
@@ -370,18 +371,8 @@ def diffusion_clips(checkpoint: str | Path, hits: HitSet, steps: int = 50, cfg_s
 def physics_clips(hits: HitSet, room: Room | None = None) -> list[Clips]:
     """The ground-truth recipe of each hit (the sounding world's physics), rendered dry (and in `room` if given): what a
     perfect recipe predictor would score against recordings that also hold a room and a denoised noise floor."""
-    from vaf.runtime.generators import PhysicsGenerator
-    from vaf.runtime.scene_bundle import SceneBundle
-    from vaf.runtime.scenes import LoadedScene, SceneSurface
-
-    scenes, recipes, materials = {}, [], []
-    for name, sample in zip(hits.scene, hits.sample):
-        if name not in scenes:
-            bundle = SceneBundle.load(Path(name) / "bundle")
-            scenes[name] = LoadedScene(name, bundle, SceneSurface.of(bundle), b"")
-        source = PhysicsGenerator().generate(scenes[name], np.array([sample]))[0]
-        recipes.append(source.recipe)
-        materials.append(source.material)
+    sources = ground_truth_sources(hits.scene, hits.sample)
+    recipes, materials = [s.recipe for s in sources], [s.material for s in sources]
     dry = render_recipes("physics ground truth, dry (ceiling)", recipes, materials, hits)
     if room is None:
         return [dry]

@@ -25,13 +25,14 @@ from vaf.runtime.encoders import DEFAULT_ENCODERS, OnnxEncoders
 from vaf.runtime.generators import PhysicsGenerator
 from vaf.runtime.localization import SceneLocalizer, localize_embedding
 from vaf.runtime.scene_bundle import SceneBundle
-from vaf.runtime.scenes import LoadedScene, SceneSurface
+from vaf.runtime.scenes import LoadedScene
 from vaf.runtime.synthesis import Excitation, render
 from vaf.runtime.wav import read_wav
 from vaf.training.data.capture import Hit, read_hits
 from vaf.training.data.pairs import dataset_split, part_kind
 from vaf.training.encoders.train import EncoderPair, TrainConfig
 from vaf.training.features.lift import lift_oracle_views
+from vaf.training.world.ground_truth import ground_truth_scene
 
 
 @dataclass
@@ -72,13 +73,6 @@ def dry_physics_clip(scene: LoadedScene, hit: Hit, sample_rate: int, frames: int
     source = PhysicsGenerator().generate(scene, index)[0]
     excitation = Excitation.from_materials(hit.impulse, hit.speed, hit.striker, source.material)
     return render(source.recipe, excitation, sample_rate, frames)
-
-
-def _physics_scene(folder: Path, bundle: SceneBundle) -> LoadedScene:
-    if bundle.acoustics is None:
-        raise ValueError(f"{folder}: the scene has no ground-truth acoustics to make physics clips from "
-                         "(a sounding-world dataset has them)")
-    return LoadedScene(folder.name, bundle, SceneSurface.of(bundle), b"")
 
 
 def untrained_encoders(folder: Path, seed: int = 0) -> OnnxEncoders:
@@ -124,7 +118,7 @@ def evaluate_localization(dataset: str | Path, encoders_dir: str | Path | None =
             folder = dataset / scene
             held_out = {name: HeldOutScene.lift(folder, enc, views, seed) for name, enc in methods.items()}
             seen_parts = held_out["trained encoders"].seen_parts
-            physics_scene = _physics_scene(folder, held_out["trained encoders"].localizer.bundle) if physics_rooms else None
+            physics_scene = ground_truth_scene(folder, held_out["trained encoders"].localizer.bundle) if physics_rooms else None
             for hit in read_hits(folder / "hits.jsonl"):
                 audio, rate = read_wav(folder / hit.wav)
                 ok = held_out["trained encoders"].accepted(hit.part)
