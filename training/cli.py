@@ -60,9 +60,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--heard-material-weight", type=float, default=0.0,
                    help="weight of the heard-material term: a material judge trained on the recordings first, frozen, "
                    "asked to name each generated clip's material (docs/generator.md); off by default, 0.1 in the shipped model")
-    g.add_argument("--physics-weight", type=float, default=0.0,
-                   help="weight of a second spectral term against each training hit's dry ground-truth sound (the world's "
-                   "own recipe, before its room and microphone; sounding-world datasets only, docs/generator.md); off by default")
     g.add_argument("--judge-epochs", type=int, default=10, help="with --heard-material-weight: the judge's training epochs")
     g.add_argument("--judge-target", choices=("material", "kind", "both"), default="material",
                    help="with --heard-material-weight: what the judges name, the struck material (default), the part's "
@@ -210,7 +207,7 @@ def train_generator_command(args: argparse.Namespace) -> int:
                                       loss_modes=args.loss_modes, mel_weight=args.mel_weight,
                                       band_decay_weight=args.band_decay_weight, mel_stats_weight=args.mel_stats_weight,
                                       heard_material_weight=args.heard_material_weight, judge_epochs=args.judge_epochs,
-                                      judges=args.judges, judge_target=args.judge_target, physics_weight=args.physics_weight,
+                                      judges=args.judges, judge_target=args.judge_target,
                                       model={"input": args.input, "feature_dim": encoders.dim, "geometry": args.geometry,
                                              "decay_law": args.decay_law, "decay_spread": args.decay_spread,
                                              "room": args.room})

@@ -48,11 +48,11 @@ from scipy.ndimage import gaussian_filter
 from tqdm import tqdm
 
 from vaf.runtime.encoders import OnnxEncoders
-from vaf.runtime.preprocess import finish_clip, resample
-from vaf.runtime.room import Room
+from vaf.runtime.preprocess import crop_or_pad, finish_clip, resample
+from vaf.runtime.room import Room, reverberate
 from vaf.training.encoders.logmel import LogMel
 from vaf.training.eval.localization import HeldOutScene
-from vaf.training.generator.data import HitSet, render_contacts
+from vaf.training.generator.data import HitSet
 from vaf.training.world.ground_truth import ground_truth_sources
 
 DYNAMIC_RANGE_DB = 60.0
@@ -270,8 +270,19 @@ def pitch_by_kind_table(report: dict, min_hits: int = 10) -> str:
 
 def render_recipes(name: str, recipes, materials, hits: HitSet, seed: int = 0, room: Room | None = None,
                    ms_per_hit: float | None = None) -> Clips:
-    """A method whose recipes the native synthesizer renders per hit (data.render_contacts), as Clips."""
-    return Clips(name, *render_contacts(recipes, materials, hits, seed, room), ms_per_hit)
+    """Native renders of one recipe per hit with the hit's contact, struck on `materials`, heard in `room` (as the
+    server does for a contact's room; None: dry), finished like a recording, with their level."""
+    from vaf.runtime.synthesis import render
+
+    frames = hits.targets.shape[1]
+    excitations = hits.excitations(np.arange(len(hits)), np.asarray(materials))
+    clips, level = [], []
+    for i, (r, e) in enumerate(zip(recipes, excitations)):
+        audio = render(r, e, hits.sample_rate, frames, seed=seed + i)
+        audio = crop_or_pad(audio if room is None else reverberate(audio, room, hits.sample_rate, seed + i), hits.sample_rate)
+        level.append(float(np.sqrt(np.mean(audio.astype(np.float64) ** 2))))
+        clips.append(finish_clip(audio, hits.sample_rate))
+    return Clips(name, np.stack(clips), np.array(level), ms_per_hit)
 
 
 def realtime_clips(model_dir: str | Path, hits: HitSet, name: str = "real-time (ONNX, shipped path)") -> list[Clips]:

@@ -22,18 +22,16 @@ from tqdm import tqdm
 
 from vaf.runtime.encoders import DEFAULT_ENCODERS, OnnxEncoders
 from vaf.runtime.feature_field import FeatureField
-from vaf.runtime.preprocess import clip_and_level, crop_or_pad, finish_clip
-from vaf.runtime.room import Room, reverberate
+from vaf.runtime.preprocess import clip_and_level
 from vaf.runtime.scene_bundle import SceneBundle
 from vaf.runtime.scenes import SceneSurface
 from vaf.runtime.segment_geometry import SegmentGeometry
-from vaf.runtime.synthesis import Excitation, ImpactRecipe, render
+from vaf.runtime.synthesis import Excitation
 from vaf.runtime.wav import read_wav
 from vaf.training.data.capture import read_hits
 from vaf.training.data.pairs import dataset_split, part_kind
 from vaf.training.features.lift import lift_oracle_views
 from vaf.training.world.dataset import struck_sample
-from vaf.training.world.ground_truth import ground_truth_sources
 
 SAMPLE_RATE = 24_000  # the encoders' rate; the generator is trained and evaluated here
 PATCH_PX = 16  # the "local" baseline's RGB patch around the hit pixel
@@ -81,30 +79,6 @@ class HitSet:
         materials = self.material[index] if materials is None else materials
         return [Excitation.from_materials(float(self.impulse[i]), float(self.speed[i]), str(self.striker[i]), str(m))
                 for i, m in zip(index, materials)]
-
-
-def render_contacts(recipes: list[ImpactRecipe], materials: list[str], hits: HitSet, seed: int = 0,
-                    room: Room | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One recipe per hit, rendered by the native synthesizer with the hit's contact struck on `materials`, heard
-    in `room` (as the server does for a contact's room; None: dry) and finished like a recording:
-    (N, T) float32 clips at hits.sample_rate, RMS 0.01 (silent ones stay silent), and (N,) their RMS before that."""
-    frames = hits.targets.shape[1]
-    excitations = hits.excitations(np.arange(len(hits)), np.asarray(materials))
-    clips, level = [], []
-    for i, (r, e) in enumerate(zip(recipes, excitations)):
-        audio = render(r, e, hits.sample_rate, frames, seed=seed + i)
-        audio = crop_or_pad(audio if room is None else reverberate(audio, room, hits.sample_rate, seed + i), hits.sample_rate)
-        level.append(float(np.sqrt(np.mean(audio.astype(np.float64) ** 2))))
-        clips.append(finish_clip(audio, hits.sample_rate))
-    return np.stack(clips), np.array(level)
-
-
-def physics_targets(hits: HitSet) -> np.ndarray:
-    """(N, T) float32: each hit's sound as the sounding world makes it before the room and the microphone (the
-    world's recipe at the struck sample, training/world/ground_truth.py), dry, finished like a recording.
-    ValueError for scenes without ground-truth acoustics (imported captures)."""
-    sources = ground_truth_sources(hits.scene, hits.sample)
-    return render_contacts([s.recipe for s in sources], [s.material for s in sources], hits)[0]
 
 
 def _patch(image: np.ndarray, pixel: list[float]) -> np.ndarray:

@@ -12,11 +12,6 @@ share of energy in the same bins. Spectral distances alone reward a smeared spec
 pitch is uncertain (it is never far from the truth on average) and give weak gradients in
 frequency; the pitch term asks the network to commit to the bins where the recording rings. It
 reads only the recording, so it works on real captures as well.
-
-On sounding-world data a second spectral term (``physics_weight``, off by default) can compare the
-clip with the hit's dry ground-truth sound as well: the world's own recipe at the struck spot,
-before the random room and microphone that make two recordings of one spot ring at different
-pitches (docs/results.md). A real capture has no such recipe.
 """
 
 from __future__ import annotations
@@ -33,7 +28,7 @@ from tqdm import tqdm
 from vaf.runtime.encoders import DEFAULT_ENCODERS
 from vaf.training.checkpoints import check_resumable, resume, run_config, save_checkpoint
 from vaf.training.generator import synth
-from vaf.training.generator.data import HitSet, load_hits, physics_targets
+from vaf.training.generator.data import HitSet, load_hits
 from vaf.training.generator.judge import MaterialJudge, fit_material_judge, judge_accuracy
 from vaf.training.generator.losses import (SpectralLoss, band_decay_loss, decay_loss, heard_material_loss,
                                            mel_statistics_loss, rms)
@@ -65,8 +60,6 @@ class GeneratorTrainConfig:
     judge_epochs: int = 10  # with heard_material_weight: epochs of the judge's training on the recordings (judge.py)
     judges: int = 1  # with heard_material_weight: judges per panel, trained from other seeds, its term averaged over them
     judge_target: str = "material"  # what the judges name: the struck "material", the part's "kind" (data.part_kind), or "both"
-    # a second spectral term against each hit's dry ground-truth sound (data.physics_targets; sounding-world data only)
-    physics_weight: float = 0.0
     loss_modes: str = "grid"  # what the loss hears: every grid bin ("grid") or the runtime recipe ("runtime", models.fold_modes)
     model: dict = field(default_factory=lambda: asdict(RecipeConfig()))
 
@@ -77,7 +70,7 @@ class GeneratorTrainConfig:
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         for name in ("loudness_weight", "material_weight", "pitch_weight", "decay_weight", "mel_weight", "band_decay_weight",
-                     "mel_stats_weight", "heard_material_weight", "physics_weight"):
+                     "mel_stats_weight", "heard_material_weight"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.judge_target not in JUDGE_TARGETS:
@@ -95,10 +88,8 @@ class GeneratorObjective:
     def __init__(self, hits: HitSet, config: RecipeConfig, loudness_weight: float, material_weight: float,
                  pitch_weight: float = 0.0, decay_weight: float = 0.0, loss_modes: str = "grid", mel_weight: float = 1.0,
                  band_decay_weight: float = 0.0, mel_stats_weight: float = 0.0, heard_material_weight: float = 0.0,
-                 judges: Mapping[str, Sequence[MaterialJudge]] | None = None, kinds: Sequence[str] | None = None,
-                 physics_weight: float = 0.0):
-        """physics_weight: the spectral term against each hit's dry ground-truth sound (data.physics_targets), rendered
-        here once (it reads the sounding world's acoustics in each hit's scene bundle). judges: panels of frozen judges by what they name, "material" (config.materials) or "kind" (`kinds`, the
+                 judges: Mapping[str, Sequence[MaterialJudge]] | None = None, kinds: Sequence[str] | None = None):
+        """judges: panels of frozen judges by what they name, "material" (config.materials) or "kind" (`kinds`, the
         training hits' part kinds; a hit of another kind is left out of that panel's term). The heard-material term
         is the sum over the panels of each panel's mean cross-entropy (losses.heard_material_loss)."""
         self.hits = hits
@@ -128,8 +119,6 @@ class GeneratorObjective:
             raise ValueError(f"judges name {', '.join(unlabelled)}, but the objective has labels for "
                              f"{', '.join(self.labels)} only (a kind panel needs `kinds`)")
         self.heard_material_weight = heard_material_weight
-        self.physics_weight = physics_weight
-        self.physics = torch.tensor(physics_targets(hits)) if physics_weight > 0 else None
 
     def render(self, net: RecipeNet, index: torch.Tensor, noise_seeds: torch.Tensor) -> tuple[dict, torch.Tensor]:
         """The net's outputs for hits `index` and what the loss hears of them: (B, frames) rendered with each hit's contact."""
@@ -160,10 +149,6 @@ class GeneratorObjective:
             + self.decay_weight * decay + self.band_decay_weight * band_decay + self.mel_stats_weight * mel_stats
         parts = {"spectral": spectral.item(), "loudness_ln": loudness.item(), "material_ce": material.item(),
                  "pitch_ce": pitch.item(), "decay": decay.item(), "band_decay": band_decay.item(), "mel_stats": mel_stats.item()}
-        if self.physics is not None:  # dry against dry: the learnt room, if any, belongs to the recordings
-            physics = self.spectral(audio, self.physics[index])
-            loss = loss + self.physics_weight * physics
-            parts["physics_spectral"] = physics.item()
         for target, panel in self.judges.items():
             heard = heard_material_loss(audio, self.labels[target][index], panel, self.spectral.mel, room=room)
             loss = loss + self.heard_material_weight * heard
@@ -201,7 +186,7 @@ def train_generator(dataset: str | Path | list[str | Path], out: str | Path, con
     net = build_generator(config.model)
     terms = {name: getattr(config, name) for name in ("loudness_weight", "material_weight", "pitch_weight", "decay_weight",
                                                      "loss_modes", "mel_weight", "band_decay_weight", "mel_stats_weight",
-                                                     "heard_material_weight", "physics_weight")}
+                                                     "heard_material_weight")}
     targets = JUDGE_TARGETS[config.judge_target] if config.heard_material_weight > 0 else ()
     kinds = sorted(set(train.kind.tolist())) if "kind" in targets else None
     classes = {"material": len(net.config.materials), "kind": len(kinds or ())}

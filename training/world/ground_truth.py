@@ -2,8 +2,7 @@
 
 A recording of the hit is this recipe rendered, then heard through a random room and a noisy microphone
 (recording.py). Evaluations use it as a ceiling (training/eval/generator.py) and as the clip a game's own
-synthesizer would send (training/eval/localization.py); the generator can train against its dry render
-(training/generator/train.py, ``physics_weight``). Only sounding-world scenes have it: an imported
+synthesizer would send (training/eval/localization.py). Only sounding-world scenes have it: an imported
 capture's bundle holds no acoustics.
 """
 
