@@ -18,8 +18,8 @@ from vaf.runtime.scenes import LoadedScene, SceneSurface
 
 
 def ground_truth_scene(folder: str | Path, bundle: SceneBundle | None = None) -> LoadedScene:
-    """The scene in `folder` (its bundle, or the given one loaded from there), ready for PhysicsGenerator.
-    ValueError if the bundle has no ground-truth acoustics."""
+    """The scene in `folder`, ready for PhysicsGenerator: its bundle is loaded unless `bundle` (already loaded from
+    there) is given. ValueError if the bundle has no ground-truth acoustics."""
     bundle = bundle if bundle is not None else SceneBundle.load(Path(folder) / "bundle")
     if bundle.acoustics is None:
         raise ValueError(f"{folder}: the scene has no ground-truth acoustics to make physics clips from "
