@@ -187,7 +187,7 @@ class SceneBundle:
             self.acoustics.save(folder / "acoustics.npz")
             manifest["acoustics"] = "acoustics.npz"
         if self.features is not None:
-            np.save(folder / "features.npy", self.features.astype(np.float16))
+            np.save(folder / "features.npy", self.features.astype(np.float16, copy=False))
             manifest["features"] = {"file": "features.npy", "dim": int(self.features.shape[2]), "levels": list(LEVELS),
                                     "encoders": self.features_source}
         if self.baked is not None:

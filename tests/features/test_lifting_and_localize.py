@@ -20,7 +20,7 @@ from vaf.runtime.room import Room, reverberate
 from vaf.runtime.scene_bundle import SceneBundle
 from vaf.runtime.scenes import DEMO_SCENE
 from vaf.runtime.wav import read_wav
-from vaf.training.features.lift import LEVELS, EmbeddedView, lift_features, lift_views
+from vaf.training.features.lift import LEVELS, LIFT_ROWS, EmbeddedView, lift_features, lift_views
 from vaf.training.render.rasterizer import Contributions
 from vaf.training.render.gsplat_renderer import gsplat_available
 from vaf.training.features.masks import oracle_masks
@@ -60,9 +60,10 @@ def lift_reference(views: list[EmbeddedView], count: int, dim: int) -> tuple[np.
     return feats, seen
 
 
-def test_lift_views_matches_its_formula_written_as_loops():
+@pytest.mark.parametrize("rows_at_once", [LIFT_ROWS, 4])
+def test_lift_views_matches_its_formula_written_as_loops(rows_at_once):
     """Random views over 40 Gaussians: some never front-most, some outside every mask at a level, one level
-    with no masks in a view; the in-place float32 lift equals the float64 loops."""
+    with no masks in a view; the in-place float32 lift equals the float64 loops, in one product a view or many."""
     rng = np.random.default_rng(3)
     count, dim, side = 40, 5, 6
     views = []
@@ -76,7 +77,7 @@ def test_lift_views_matches_its_formula_written_as_loops():
         views.append(EmbeddedView(Contributions(pixel, gaussian, rng.random(pairs)), top, mask_of_pixel,
                                   [rng.normal(size=(m, dim)).astype(np.float32) for m in masks]))
     assert any(not len(e) for v in views for e in v.embeddings)
-    lifted = lift_views(views, count, dim)
+    lifted = lift_views(views, count, dim, rows_at_once)
     feats, seen = lift_reference(views, count, dim)
     assert lifted.features.dtype == np.float32 and lifted.features.shape == (count, len(LEVELS), dim)
     assert 0 < seen.sum() < count and lifted.views == 4

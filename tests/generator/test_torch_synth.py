@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from vaf.runtime.synthesis import SILENCE, Excitation, ImpactRecipe, render
@@ -33,14 +33,14 @@ def _torch_render(recipes, excitations, seeds, frames=FRAMES):
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**31), modes=st.integers(1, 48), noise=st.booleans(),
        striker=st.sampled_from(["rubber", "wood", "steel"]), target=st.sampled_from(["wood", "steel", "glass", "plastic"]))
+@example(seed=498, modes=1, noise=False, striker="rubber", target="wood")  # a faint 8.6 kHz mode, muted by rubber
 def test_torch_synth_matches_native(seed, modes, noise, striker, target):
     rng = np.random.default_rng(seed)
     recipe = _recipe(rng, modes, noise)
     excitation = Excitation.from_materials(float(rng.uniform(0.005, 0.2)), float(rng.uniform(0.3, 4)), striker, target)
     native = render(recipe, excitation, RATE, FRAMES, seed=seed % 1000)
     ours = _torch_render([recipe], [excitation], [seed % 1000])[0].numpy()
-    peak = np.abs(native).max()
-    assert peak > 0
+    peak = np.abs(native).max()  # 0 where the striker's contact filters a faint mode out: then both must be silent
     # the native code stops a mode once it is under SILENCE; the torch one lets it fade on
     assert np.abs(ours - native).max() <= 1e-4 * peak + modes * SILENCE
 

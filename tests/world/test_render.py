@@ -10,7 +10,7 @@ from vaf.runtime.gaussians import GaussianCloud, quaternion_from_z
 from vaf.runtime.cameras import look_at, orbit
 from vaf.training.render import choose_renderer
 from vaf.training.render.gsplat_renderer import camera_matrices, gsplat_available, pair_alpha, render_gsplat
-from vaf.training.render.rasterizer import LOW_PASS, NEAR, _pairs, composite, project, render, render_reference
+from vaf.training.render.rasterizer import LOW_PASS, NEAR, _pairs, bands, composite, project, render, render_reference
 
 
 def cloud(positions, scales, rgb, opacity=0.9, normals=None) -> GaussianCloud:
@@ -85,6 +85,34 @@ def random_scene(seed: int, n: int = 60):
     c.opacity = rng.uniform(0.1, 0.95, n).astype(np.float32)
     cam = look_at(np.array([1.2, -0.8, -1.6]), np.array([0.05, 0.0, 0.1]), np.array([0.0, 1.0, 0.0]), 65.0, 48, 32)
     return c, cam
+
+
+@pytest.mark.parametrize("budget", [1, 60, 900])
+def test_rendering_in_bands_of_rows_equals_rendering_at_once(budget):
+    """However small the bands (1: a band per row), the images, the top Gaussians and every pair with its weight
+    are those of one band: a captured scene renders within bounded memory at no cost in exactness."""
+    c, cam = random_scene(4, n=300)
+    index, mean, _, _, radius = project(c, cam)
+    cut = bands(np.floor(mean[:, 1]).astype(int), radius, cam.height, budget)
+    assert len(cut) > 3 and cut[0][0] == 0 and cut[-1][1] == cam.height
+    assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(cut, cut[1:]))
+    whole, banded = render(c, cam, squares_per_band=1 << 40), render(c, cam, squares_per_band=budget)
+    for field in ("rgb", "alpha", "depth"):
+        np.testing.assert_allclose(getattr(banded, field), getattr(whole, field), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(banded.top, whole.top)
+    np.testing.assert_array_equal(banded.contributions.pixel, whole.contributions.pixel)
+    np.testing.assert_array_equal(banded.contributions.gaussian, whole.contributions.gaussian)
+    np.testing.assert_allclose(banded.contributions.weight, whole.contributions.weight, rtol=1e-6)
+    assert whole.contributions.pixel.size > 1000 and (np.diff(whole.contributions.pixel) >= 0).all()
+
+
+def test_bands_follow_the_footprints():
+    """Bands hold about the budget of footprint pixels each; empty rows join a band, a heavy row stands alone."""
+    rows, radius = np.array([2, 2, 2, 9, 9, 15]), np.array([1, 1, 1, 0, 0, 2])  # 9 + 9 + 9, 1 + 1, 25 px^2
+    assert bands(rows, radius, 20, 1000) == [(0, 20)]
+    assert bands(rows, radius, 20, 27) == [(0, 9), (9, 20)]
+    assert bands(rows, radius, 20, 10) == [(0, 9), (9, 15), (15, 20)]
+    assert bands(np.zeros(0, int), np.zeros(0, int), 20, 10) == [(0, 20)]
 
 
 def gsplat_reference_projection(c, cam):

@@ -30,6 +30,7 @@ from vaf.training.render.rasterizer import Contributions, render
 from vaf.training.render import Renderer
 
 LEVELS = ("subpart", "part", "object")
+LIFT_ROWS = 1 << 16  # a view's sums are formed for this many Gaussians at a time: 17 MB at D = 64
 
 
 @dataclass
@@ -101,8 +102,9 @@ def lift_oracle_views(bundle: SceneBundle, encoders: OnnxEncoders, views: int, s
                          encoders.window_m, encoders.image_size)
 
 
-def lift_views(views: Iterable[EmbeddedView], count: int, dim: int) -> LiftedFeatures:
-    """The closed-form lift (module docstring) of embedded views onto `count` Gaussians."""
+def lift_views(views: Iterable[EmbeddedView], count: int, dim: int, rows_at_once: int = LIFT_ROWS) -> LiftedFeatures:
+    """The closed-form lift (module docstring) of embedded views onto `count` Gaussians; a view's sums are formed
+    for `rows_at_once` of its Gaussians at a time (memory, not the result, depends on it)."""
     # One float32 (N, 3, D) array, filled and finished in place: a capture has millions of Gaussians, and each
     # float64 (N, 3, D) temporary would cost 1.5 GB per million of them.
     feats = np.zeros((count, len(LEVELS), dim), np.float32)
@@ -117,19 +119,12 @@ def lift_views(views: Iterable[EmbeddedView], count: int, dim: int) -> LiftedFea
         # Only the Gaussians this view sees get a row: a (count, D) product per level would be as large as feats.
         touched = np.flatnonzero(np.bincount(contrib.gaussian, minlength=count))
         row_of[touched] = np.arange(touched.size)
-        sums = np.zeros((touched.size, len(LEVELS), dim), np.float32)
         for level in range(len(LEVELS)):
-            emb = view.embeddings[level]
-            if not len(emb):
-                continue
-            # pixel -> row of emb (or -1), then a sparse (touched Gaussians x masks) weight matrix times emb
-            rows = view.mask_of_pixel[level][contrib.pixel]
-            ok = rows >= 0
-            w = coo_matrix((contrib.weight[ok].astype(np.float32), (row_of[contrib.gaussian[ok]], rows[ok])),
-                           shape=(touched.size, len(emb))).tocsr()
-            sums[:, level] = w @ emb
-            weight[touched, level] += np.asarray(w.sum(axis=1)).ravel()
-        feats[touched] += sums
+            if len(view.embeddings[level]):
+                _add_view_level(feats, weight, level, contrib, view.mask_of_pixel[level], view.embeddings[level],
+                                touched, row_of, rows_at_once)
+        # Let this view's pairs go before the next view is rendered (the loop variable would hold them meanwhile).
+        del view, contrib
     seen = (front > 0) & (weight[:, 1] > 1e-6)
     feats[~seen] = 0.0
     np.divide(feats, weight[..., None], out=feats, where=weight[..., None] > 0)
@@ -137,3 +132,18 @@ def lift_views(views: Iterable[EmbeddedView], count: int, dim: int) -> LiftedFea
     np.divide(feats, norms, out=feats, where=norms > 1e-9)
     feats *= norms > 1e-9
     return LiftedFeatures(feats, seen, used)
+
+
+def _add_view_level(feats: np.ndarray, weight: np.ndarray, level: int, contrib: Contributions, mask_of_pixel: np.ndarray,
+                    emb: np.ndarray, touched: np.ndarray, row_of: np.ndarray, rows_at_once: int) -> None:
+    """Adds one view's weighted mask embeddings at one level to the running sums of the Gaussians it touched.
+    feats: (N, 3, D) float32 and weight: (N, 3) sums, updated in place; mask_of_pixel: (H * W,) row of emb or -1;
+    emb: (M, D); touched: (T,) the view's Gaussians, row_of[touched] = 0..T-1."""
+    # pixel -> row of emb (or -1), then a sparse (touched Gaussians x masks) weight matrix times emb
+    rows = mask_of_pixel[contrib.pixel]
+    ok = rows >= 0
+    w = coo_matrix((contrib.weight[ok].astype(np.float32), (row_of[contrib.gaussian[ok]], rows[ok])),
+                   shape=(touched.size, len(emb))).tocsr()
+    for start in range(0, touched.size, rows_at_once):
+        feats[touched[start:start + rows_at_once], level] += w[start:start + rows_at_once] @ emb
+    weight[touched, level] += np.asarray(w.sum(axis=1)).ravel()
