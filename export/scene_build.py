@@ -23,11 +23,19 @@ from vaf.training.features.lift import lift_features
 from vaf.training.render import choose_renderer
 from vaf.training.features.masks import MaskSource, oracle_masks
 from vaf.training.features.segments import segment_gaussians
-from vaf.training.features.field import fit_feature_field
 from vaf.export.collision import collision_from_gaussians
 from vaf.runtime.cameras import around_objects
 
-FIELDS = {"lifted": lift_features, "optimized": fit_feature_field}
+FIELDS = ("lifted", "optimized")
+
+
+def _field_method(field: str):
+    """The function behind --field; the optimized field's torch is loaded only when asked for."""
+    if field == "optimized":
+        from vaf.training.features.field import fit_feature_field
+
+        return fit_feature_field
+    return lift_features
 
 
 def _check_new_folder(out: Path) -> None:
@@ -54,7 +62,7 @@ def build_feature_scene(bundle_dir: str | Path, out: str | Path, encoders: OnnxE
     renderer, render_view = choose_renderer(renderer)
     bundle = SceneBundle.load(bundle_dir)
     cams = around_objects(bundle.segments, views, image_size, np.random.default_rng(seed))
-    lifted = FIELDS[field](bundle.gaussians, cams, oracle_masks(bundle.labels) if masks is None else masks,
+    lifted = _field_method(field)(bundle.gaussians, cams, oracle_masks(bundle.labels) if masks is None else masks,
                            encoders.embed_images, encoders.dim, encoders.window_m, encoders.image_size, progress=progress,
                            renderer=render_view)
     bundle.features = lifted.features.astype(np.float16)

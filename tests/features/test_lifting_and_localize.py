@@ -157,6 +157,19 @@ def test_scene_import_and_build_commands(tiny_encoders, tmp_path):
     assert again.returncode == 2 and "not empty" in again.stderr
 
 
+def test_a_cpu_scene_build_runs_without_torch(tiny_encoders, tmp_path):
+    """`vaf scene build --renderer cpu` with the bundle's own masks needs numpy and ONNX only: torch's ~0.6 GB
+    (resident) and ~1.5 s of start-up are not paid for a capture's build."""
+    code = ("import sys; from vaf.cli import main; "
+            f"rc = main(['scene', 'build', {str(DEMO_SCENE)!r}, '--out', {str(tmp_path / 'built')!r}, '--encoders', "
+            f"{str(tiny_encoders.path)!r}, '--views', '2', '--image-size', '48', '--renderer', 'cpu']); "
+            "print('torch loaded' if 'torch' in sys.modules else 'no torch'); sys.exit(rc)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("no torch")
+    assert SceneBundle.load(tmp_path / "built").features_source["renderer"] == "cpu"
+
+
 @pytest.fixture()
 def localize_server(start_server, tiny_encoders, feature_scene):
     srv = start_server(["--encoders", str(tiny_encoders.path), "--scene", str(feature_scene), "--scene", "demo"])

@@ -17,12 +17,14 @@ Two sources, one signature (``masks(view: Rendering) -> (H, W, 3) int``):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import torch
 
 from vaf.training.render.rasterizer import Rendering
+
+if TYPE_CHECKING:  # torch loads with SamMasks only: oracle masks, and so `vaf scene build` by default, go without it
+    import torch
 
 MaskSource = Callable[[Rendering], np.ndarray]
 SAM_MODELS = ("vit_b", "vit_l", "vit_h")
@@ -81,35 +83,36 @@ class SamMasks:
             raise ValueError(f"sam checkpoint {checkpoint} does not fit {model_type}: {str(e)[:300]}") from None
         return cls(sam, **options)
 
-    @torch.no_grad()
     def __call__(self, view: Rendering) -> np.ndarray:
+        import torch
         from segment_anything.utils.amg import batched_mask_to_box, calculate_stability_score
         from torchvision.ops import batched_nms
 
-        height, width = view.top.shape
-        self.predictor.set_image(np.clip(view.rgb * 255.0 + 0.5, 0, 255).astype(np.uint8))
-        step = (np.arange(self.points_per_side) + 0.5) / self.points_per_side
-        grid = np.stack(np.meshgrid(step * width, step * height), axis=-1).reshape(-1, 2)
-        kept_masks, kept_scores, kept_levels = [], [], []
-        for i in range(0, len(grid), self.batch):
-            points = torch.as_tensor(self.predictor.transform.apply_coords(grid[i : i + self.batch], (height, width)),
-                                     dtype=torch.float32)[:, None, :]
-            logits, iou, _ = self.predictor.predict_torch(points, torch.ones(len(points), 1), multimask_output=True,
-                                                          return_logits=True)
-            masks = logits > self.predictor.model.mask_threshold  # (B, 3, H, W)
-            by_area = torch.argsort(masks.flatten(2).sum(-1), dim=1)  # per point: subpart, part, object
-            stability = calculate_stability_score(logits.flatten(0, 1), self.predictor.model.mask_threshold, 1.0)
-            level = torch.empty_like(by_area)
-            level.scatter_(1, by_area, torch.arange(3).expand_as(by_area))
-            keep = ((iou.flatten() >= self.iou_threshold) & (stability >= self.stability_threshold)
-                    & (masks.flatten(0, 1).flatten(1).sum(-1) >= self.min_pixels))
-            kept_masks.append(masks.flatten(0, 1)[keep])
-            kept_scores.append(iou.flatten()[keep])
-            kept_levels.append(level.flatten()[keep])
-        masks, scores, levels = torch.cat(kept_masks), torch.cat(kept_scores), torch.cat(kept_levels)
-        if len(masks):
-            survivors = batched_nms(batched_mask_to_box(masks).float(), scores, levels, self.nms_iou)
-            masks, levels = masks[survivors], levels[survivors]
+        with torch.no_grad():
+            height, width = view.top.shape
+            self.predictor.set_image(np.clip(view.rgb * 255.0 + 0.5, 0, 255).astype(np.uint8))
+            step = (np.arange(self.points_per_side) + 0.5) / self.points_per_side
+            grid = np.stack(np.meshgrid(step * width, step * height), axis=-1).reshape(-1, 2)
+            kept_masks, kept_scores, kept_levels = [], [], []
+            for i in range(0, len(grid), self.batch):
+                points = torch.as_tensor(self.predictor.transform.apply_coords(grid[i : i + self.batch], (height, width)),
+                                         dtype=torch.float32)[:, None, :]
+                logits, iou, _ = self.predictor.predict_torch(points, torch.ones(len(points), 1), multimask_output=True,
+                                                              return_logits=True)
+                masks = logits > self.predictor.model.mask_threshold  # (B, 3, H, W)
+                by_area = torch.argsort(masks.flatten(2).sum(-1), dim=1)  # per point: subpart, part, object
+                stability = calculate_stability_score(logits.flatten(0, 1), self.predictor.model.mask_threshold, 1.0)
+                level = torch.empty_like(by_area)
+                level.scatter_(1, by_area, torch.arange(3).expand_as(by_area))
+                keep = ((iou.flatten() >= self.iou_threshold) & (stability >= self.stability_threshold)
+                        & (masks.flatten(0, 1).flatten(1).sum(-1) >= self.min_pixels))
+                kept_masks.append(masks.flatten(0, 1)[keep])
+                kept_scores.append(iou.flatten()[keep])
+                kept_levels.append(level.flatten()[keep])
+            masks, scores, levels = torch.cat(kept_masks), torch.cat(kept_scores), torch.cat(kept_levels)
+            if len(masks):
+                survivors = batched_nms(batched_mask_to_box(masks).float(), scores, levels, self.nms_iou)
+                masks, levels = masks[survivors], levels[survivors]
         ids = paint_levels(masks.numpy(), levels.numpy(), height, width)
         ids[view.top < 0] = -1  # background: no Gaussian to lift onto
         return ids
