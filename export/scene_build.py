@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from vaf.runtime.encoders import OnnxEncoders
 from vaf.runtime.gaussians import read_ply
 from vaf.runtime.scene_bundle import UP_AXES, SceneBundle, Segment
-from vaf.training.features.lift import lift_features
+from vaf.training.features.lift import LiftedFeatures, lift_features
 from vaf.training.render import choose_renderer
 from vaf.training.features.masks import MaskSource, oracle_masks
 from vaf.training.features.segments import segment_gaussians
@@ -29,7 +30,7 @@ from vaf.runtime.cameras import around_objects
 FIELDS = ("lifted", "optimized")
 
 
-def _field_method(field: str):
+def _field_method(field: str) -> Callable[..., LiftedFeatures]:
     """The function behind --field; the optimized field's torch is loaded only when asked for."""
     if field == "optimized":
         from vaf.training.features.field import fit_feature_field
