@@ -165,7 +165,7 @@ class Canvas:
         self.width, self.height = width, height
         self.acc, self.colour, self.zsum = np.zeros(n), np.zeros((n, 3)), np.zeros(n)
         self.top = np.full(n, -1, np.int64)
-        self.pairs: list[Contributions] = []
+        self.pairs = [Contributions(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32))]
 
     def blend(self, gaussian: np.ndarray, pixel: np.ndarray, alpha: np.ndarray, depth: np.ndarray, rgb: np.ndarray) -> None:
         """Adds the pairs of some pixels (composite() says what each array is)."""
@@ -201,10 +201,8 @@ class Canvas:
         colour = self.colour + (1 - self.acc)[:, None] * np.asarray(background, np.float64)[None, :]
         with np.errstate(invalid="ignore", divide="ignore"):
             expected_depth = np.where(self.acc > 1e-6, self.zsum / self.acc, 0.0)
-        pairs = self.pairs
-        contributions = Contributions(*(np.concatenate([getattr(p, f) for p in pairs]) if pairs else empty
-                                        for f, empty in (("pixel", np.zeros(0, np.int32)), ("gaussian", np.zeros(0, np.int32)),
-                                                         ("weight", np.zeros(0, np.float32)))))
+        contributions = Contributions(*(np.concatenate([getattr(p, f) for p in self.pairs])
+                                        for f in ("pixel", "gaussian", "weight")))
         return Rendering(
             rgb=colour.reshape(h, w, 3).astype(np.float32),
             alpha=self.acc.reshape(h, w).astype(np.float32),
