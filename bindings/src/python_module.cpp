@@ -1,5 +1,6 @@
-// vaf._native: the C ABI of vaf.h with numpy arrays in and out. Rendering releases
-// the GIL; failures raise ValueError with the C library's message.
+// vaf._native: the C ABI of vaf.h with numpy arrays in and out, plus the build-time kernels
+// of python_scene_build.cpp. Rendering releases the GIL; failures raise ValueError with
+// the C library's message.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -12,6 +13,8 @@
 #include "vaf/vaf.h"
 
 namespace py = pybind11;
+
+void add_scene_build_functions(py::module_ &m);  // python_scene_build.cpp
 
 namespace {
 
@@ -247,7 +250,8 @@ double contact_duration(const std::array<float, 7> &contact) {
 }  // namespace
 
 PYBIND11_MODULE(_native, m) {
-    m.doc() = "VAF Bridge native core: real-time impact synthesizer and surface index (see bindings/include/vaf/vaf.h).";
+    m.doc() = "VAF Bridge native core: real-time impact synthesizer and surface index (see bindings/include/vaf/vaf.h), "
+              "and the splat compositing and feature lift of `vaf scene build`.";
     m.attr("ABI_VERSION") = VAF_ABI_VERSION;
     m.attr("MAX_MODES") = VAF_MAX_MODES;
     m.attr("MIN_SAMPLE_RATE") = VAF_MIN_SAMPLE_RATE;
@@ -280,4 +284,5 @@ PYBIND11_MODULE(_native, m) {
              "(B, 3) query points -> (distance float64 metres, index uint32) of the nearest point, (B,) each, or "
              "of the k nearest, (B, k) each, nearest first; a tie goes to the lower index.")
         .def("__len__", &SurfaceIndex::size);
+    add_scene_build_functions(m);
 }

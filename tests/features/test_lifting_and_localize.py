@@ -20,7 +20,8 @@ from vaf.runtime.room import Room, reverberate
 from vaf.runtime.scene_bundle import SceneBundle
 from vaf.runtime.scenes import DEMO_SCENE
 from vaf.runtime.wav import read_wav
-from vaf.training.features.lift import LEVELS, LIFT_ROWS, EmbeddedView, lift_features, lift_views
+from vaf import _native
+from vaf.training.features.lift import LEVELS, EmbeddedView, lift_features, lift_views
 from vaf.training.render.rasterizer import Contributions
 from vaf.training.render.gsplat_renderer import gsplat_available
 from vaf.training.features.masks import oracle_masks
@@ -60,10 +61,9 @@ def lift_reference(views: list[EmbeddedView], count: int, dim: int) -> tuple[np.
     return feats, seen
 
 
-@pytest.mark.parametrize("rows_at_once", [LIFT_ROWS, 4])
-def test_lift_views_matches_its_formula_written_as_loops(rows_at_once):
+def test_lift_views_matches_its_formula_written_as_loops():
     """Random views over 40 Gaussians: some never front-most, some outside every mask at a level, one level
-    with no masks in a view; the in-place float32 lift equals the float64 loops, in one product a view or many."""
+    with no masks in a view; the native in-place float32 lift equals the float64 loops."""
     rng = np.random.default_rng(3)
     count, dim, side = 40, 5, 6
     views = []
@@ -77,12 +77,37 @@ def test_lift_views_matches_its_formula_written_as_loops(rows_at_once):
         views.append(EmbeddedView(Contributions(pixel, gaussian, rng.random(pairs)), top, mask_of_pixel,
                                   [rng.normal(size=(m, dim)).astype(np.float32) for m in masks]))
     assert any(not len(e) for v in views for e in v.embeddings)
-    lifted = lift_views(views, count, dim, rows_at_once)
+    lifted = lift_views(views, count, dim)
     feats, seen = lift_reference(views, count, dim)
     assert lifted.features.dtype == np.float32 and lifted.features.shape == (count, len(LEVELS), dim)
     assert 0 < seen.sum() < count and lifted.views == 4
     np.testing.assert_array_equal(lifted.seen, seen)
     np.testing.assert_allclose(lifted.features, feats, atol=1e-6)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda a: a.update(features=a["features"].astype(np.float64)), "features must be a writable C-contiguous float32"),
+    (lambda a: a.update(features=a["features"][:, :2]), "features must be a writable C-contiguous float32"),
+    (lambda a: a.update(weight_sum=np.zeros((9, 3))), r"weight_sum must have shape \(10, 3\), got \(9, 3\)"),
+    (lambda a: a["gaussian"].__setitem__(2, 10), r"gaussian\[2\] = 10 is outside 0..9"),
+    (lambda a: a["pixel"].__setitem__(0, -1), r"pixel\[0\] = -1 is outside 0..15"),
+    (lambda a: a["mask_of_pixel"].__setitem__((1, 3), 2), r"mask_of_pixel\[1, 3\] = 2 is not -1 or a row of embeddings\[1\]"),
+    (lambda a: a.update(embeddings=a["embeddings"][:2]), r"mask_of_pixel must have shape \(2, N\), got \(3, 16\)"),
+])
+def test_native_lift_names_the_bad_argument_and_changes_nothing(change, message):
+    """A bad argument to the native lift raises ValueError naming it, before any sum is touched."""
+    rng = np.random.default_rng(0)
+    args = dict(pixel=rng.integers(0, 16, 30).astype(np.int32), gaussian=rng.integers(0, 10, 30).astype(np.int32),
+                weight=rng.random(30).astype(np.float32), mask_of_pixel=rng.integers(-1, 2, (3, 16)),
+                embeddings=[np.ones((2, 4), np.float32)] * 3, features=np.zeros((10, 3, 4), np.float32),
+                weight_sum=np.zeros((10, 3)))
+    _native.lift_add_view(**args)
+    assert args["weight_sum"].sum() > 0
+    args["features"][:], args["weight_sum"][:] = 0, 0
+    change(args)
+    with pytest.raises(ValueError, match=message):
+        _native.lift_add_view(**args)
+    assert not args["weight_sum"].any() and not np.asarray(args["features"]).any()
 
 
 def rank_reference(bundle: SceneBundle, embedding: np.ndarray, level: int, top_k: int) -> list[tuple[int, float, np.ndarray]]:

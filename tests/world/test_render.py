@@ -1,16 +1,17 @@
-"""Cameras and the splat renderers: the CPU rasterizer against a loop reference and against geometry,
-the gsplat path against gsplat's own torch reference (its CUDA kernels only where a GPU is)."""
+"""Cameras and the splat renderers: the CPU rasterizer (native compositing) against a loop reference and
+against geometry, the gsplat path against gsplat's own torch reference (its CUDA kernels only where a GPU is)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from vaf import _native
 from vaf.runtime.gaussians import GaussianCloud, quaternion_from_z
 from vaf.runtime.cameras import look_at, orbit
 from vaf.training.render import choose_renderer
 from vaf.training.render.gsplat_renderer import camera_matrices, gsplat_available, pair_alpha, render_gsplat
-from vaf.training.render.rasterizer import LOW_PASS, NEAR, _pairs, bands, composite, project, render, render_reference
+from vaf.training.render.rasterizer import LOW_PASS, MAX_RADIUS, NEAR, composite, project, render, render_reference
 
 
 def cloud(positions, scales, rgb, opacity=0.9, normals=None) -> GaussianCloud:
@@ -34,18 +35,66 @@ def test_project_unproject_round_trip():
         assert np.allclose(cam.to_camera(cam.centre[None])[0], 0, atol=1e-12)
 
 
-def test_vectorised_rasterizer_matches_loop_reference():
+def assert_same_rendering(fast, slow):
+    """Images to float rounding, the top Gaussian of every pixel and every pair exactly, pair weights to float32."""
+    np.testing.assert_allclose(fast.rgb, slow.rgb, atol=1e-6)
+    np.testing.assert_allclose(fast.alpha, slow.alpha, atol=1e-6)
+    np.testing.assert_allclose(fast.depth, slow.depth, rtol=1e-6)
+    np.testing.assert_array_equal(fast.top, slow.top)
+    np.testing.assert_array_equal(fast.contributions.pixel, slow.contributions.pixel)
+    np.testing.assert_array_equal(fast.contributions.gaussian, slow.contributions.gaussian)
+    np.testing.assert_allclose(fast.contributions.weight, slow.contributions.weight, rtol=1e-6)
+
+
+def test_native_rasterizer_matches_loop_reference():
     rng = np.random.default_rng(1)
     n = 40
     c = cloud(rng.normal(0, 0.25, (n, 3)), rng.uniform(0.02, 0.12, (n, 3)), rng.random((n, 3)),
               normals=rng.normal(size=(n, 3)))
     c.opacity = rng.uniform(0.2, 0.95, n).astype(np.float32)
-    cam = front_camera(24)
-    fast = render(c, cam)
-    rgb, alpha, top = render_reference(c, cam)
-    np.testing.assert_allclose(fast.rgb, rgb, atol=1e-5)
-    np.testing.assert_allclose(fast.alpha, alpha, atol=1e-5)
-    np.testing.assert_array_equal(fast.top, top)
+    fast, slow = render(c, front_camera(24)), render_reference(c, front_camera(24))
+    assert_same_rendering(fast, slow)
+    assert slow.contributions.pixel.size > 1000
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_native_rasterizer_matches_loop_reference_at_the_edges(seed):
+    """An oblique, non-square view of Gaussians half off screen, behind the near plane, larger than MAX_RADIUS,
+    and stacked at one depth (equal depths: the lower index in front)."""
+    c, cam = random_scene(seed, n=50)
+    rng = np.random.default_rng(seed)
+    ahead = np.array([0.05, 0.0, 0.1]) - cam.centre
+    ahead /= np.linalg.norm(ahead)
+    positions = np.r_[c.positions, rng.normal(0, 1.5, (10, 3)), [[0.1, 0.1, 0.1]] * 3,
+                      cam.centre + np.outer([0.02, 0.3], ahead)]  # inside the near plane, and just beyond it
+    scales = np.r_[c.scales, rng.uniform(0.01, 0.3, (10, 3)), [[0.4, 0.4, 0.4], [0.05, 0.05, 0.05], [0.05, 0.05, 0.05]],
+                   [[0.1, 0.1, 0.1], [0.3, 0.3, 0.3]]]
+    c = cloud(positions, scales, rng.random((len(positions), 3)), normals=rng.normal(size=(len(positions), 3)))
+    c.opacity = rng.uniform(0.1, 0.95, len(positions)).astype(np.float32)
+    _, mean, _, _, radius = project(c, cam)
+    assert (radius == MAX_RADIUS).any() and ((mean < 0) | (mean >= [cam.width, cam.height])).any()
+    assert_same_rendering(render(c, cam), render_reference(c, cam))
+
+
+def test_native_projection_matches_numpy_projection():
+    """Every Gaussian kept or dropped alike (behind the camera, off screen), the same footprints; a Gaussian with
+    a NaN position or an infinite scale is dropped, not drawn."""
+    c, cam = random_scene(6, n=2000)
+    c.positions[:500] *= 6  # many behind the camera or off screen
+    ours = _native.project(c.positions, c.rotations, c.scales, cam.rotation, cam.translation, (cam.fx, cam.fy, cam.cx, cam.cy),
+                           cam.width, cam.height, NEAR, LOW_PASS, MAX_RADIUS)
+    index, mean, depth, inv, radius = project(c, cam)
+    assert 500 < len(index) < 1900
+    np.testing.assert_array_equal(ours[0], index)
+    np.testing.assert_allclose(ours[1], mean, rtol=1e-12)
+    np.testing.assert_allclose(ours[2], depth, rtol=1e-12)
+    np.testing.assert_allclose(ours[3], np.stack([inv[:, 0, 0], inv[:, 0, 1], inv[:, 1, 1]], 1), rtol=1e-10, atol=1e-14)
+    np.testing.assert_array_equal(ours[4], radius)
+    c.positions[index[0]] = np.nan
+    c.scales[index[1]] = np.inf
+    kept = _native.project(c.positions, c.rotations, c.scales, cam.rotation, cam.translation, (cam.fx, cam.fy, cam.cx, cam.cy),
+                           cam.width, cam.height, NEAR, LOW_PASS, MAX_RADIUS)[0]
+    np.testing.assert_array_equal(kept, index[2:])
 
 
 def test_single_gaussian_has_the_projected_width():
@@ -87,34 +136,6 @@ def random_scene(seed: int, n: int = 60):
     return c, cam
 
 
-@pytest.mark.parametrize("budget", [1, 60, 900])
-def test_rendering_in_bands_of_rows_equals_rendering_at_once(budget):
-    """However small the bands (1: a band per row), the images, the top Gaussians and every pair with its weight
-    are those of one band: a captured scene renders within bounded memory at no cost in exactness."""
-    c, cam = random_scene(4, n=300)
-    index, mean, _, _, radius = project(c, cam)
-    cut = bands(np.floor(mean[:, 1]).astype(int), radius, cam.height, budget)
-    assert len(cut) > 3 and cut[0][0] == 0 and cut[-1][1] == cam.height
-    assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(cut, cut[1:]))
-    whole, banded = render(c, cam, squares_per_band=1 << 40), render(c, cam, squares_per_band=budget)
-    for field in ("rgb", "alpha", "depth"):
-        np.testing.assert_allclose(getattr(banded, field), getattr(whole, field), rtol=1e-6, atol=1e-7)
-    np.testing.assert_array_equal(banded.top, whole.top)
-    np.testing.assert_array_equal(banded.contributions.pixel, whole.contributions.pixel)
-    np.testing.assert_array_equal(banded.contributions.gaussian, whole.contributions.gaussian)
-    np.testing.assert_allclose(banded.contributions.weight, whole.contributions.weight, rtol=1e-6)
-    assert whole.contributions.pixel.size > 1000 and (np.diff(whole.contributions.pixel) >= 0).all()
-
-
-def test_bands_follow_the_footprints():
-    """Bands hold about the budget of footprint pixels each; empty rows join a band, a heavy row stands alone."""
-    rows, radius = np.array([2, 2, 2, 9, 9, 15]), np.array([1, 1, 1, 0, 0, 2])  # 9 + 9 + 9, 1 + 1, 25 px^2
-    assert bands(rows, radius, 20, 1000) == [(0, 20)]
-    assert bands(rows, radius, 20, 27) == [(0, 9), (9, 20)]
-    assert bands(rows, radius, 20, 10) == [(0, 9), (9, 15), (15, 20)]
-    assert bands(np.zeros(0, int), np.zeros(0, int), 20, 10) == [(0, 20)]
-
-
 def gsplat_reference_projection(c, cam):
     """gsplat's pure-torch projection (the reference its CUDA kernel is tested against), float64, for one camera."""
     torch = pytest.importorskip("torch")
@@ -138,13 +159,13 @@ def test_composite_blends_each_pixel_front_to_back_at_any_image_size(side):
         pixels = np.r_[base, base + (1 << 16)]
     count = 400
     gaussian, pixel = rng.permutation(count), rng.choice(pixels, count)
-    alpha, depth = rng.uniform(0.01, 0.6, count), rng.uniform(0.5, 4.0, count)
+    alpha, depth = rng.uniform(0.01, 0.6, count), rng.uniform(0.5, 4.0, count)  # depth: of each Gaussian
     out = composite(gaussian, pixel, alpha, depth, rng.random((count, 3)), side, side)
     for p in pixels:
         transmittance, accumulated, zsum, best, top = 1.0, 0.0, 0.0, 0.0, -1
-        for k in sorted(np.flatnonzero(pixel == p), key=lambda k: depth[k]):
+        for k in sorted(np.flatnonzero(pixel == p), key=lambda k: depth[gaussian[k]]):
             weight = alpha[k] * transmittance
-            accumulated, zsum = accumulated + weight, zsum + weight * depth[k]
+            accumulated, zsum = accumulated + weight, zsum + weight * depth[gaussian[k]]
             if weight > best:
                 best, top = weight, gaussian[k]
             transmittance *= 1 - alpha[k]
@@ -170,15 +191,12 @@ def test_gsplat_path_composites_like_the_cpu_rasterizer():
     """Everything of render_gsplat but its three CUDA calls: given the pairs gsplat's kernel would list (here the
     CPU rasterizer's, on the same footprints), its alpha and compositing reproduce render() exactly."""
     c, cam = random_scene(3)
-    index, mean, depth, inv, radius = project(c, cam)
-    row, px, py, _ = _pairs(mean, inv, radius, cam.width, cam.height)
+    cpu = render(c, cam)
     _, means2d, depths, conics = gsplat_reference_projection(c, cam)
-    gaussian, pixel = index[row], py * cam.width + px
+    gaussian, pixel = cpu.contributions.gaussian, cpu.contributions.pixel
     alpha = pair_alpha(gaussian, pixel, means2d, conics, c.opacity.astype(np.float64), cam.width)
     shuffled = np.random.default_rng(0).permutation(len(gaussian))  # gsplat lists pairs in tile order
-    ours = composite(gaussian[shuffled], pixel[shuffled], alpha[shuffled], depths[gaussian][shuffled], c.rgb,
-                     cam.width, cam.height)
-    cpu = render(c, cam)
+    ours = composite(gaussian[shuffled], pixel[shuffled], alpha[shuffled], depths, c.rgb, cam.width, cam.height)
     np.testing.assert_allclose(ours.rgb, cpu.rgb, atol=1e-6)
     np.testing.assert_allclose(ours.alpha, cpu.alpha, atol=1e-6)
     np.testing.assert_allclose(ours.depth, cpu.depth, atol=1e-5)

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
-from scipy.sparse import coo_matrix
 from tqdm import tqdm
 
+from vaf import _native
 from vaf.runtime.cameras import PinholeCamera, around_objects
 from vaf.runtime.encoders import OnnxEncoders
 from vaf.runtime.gaussians import GaussianCloud
@@ -30,7 +30,6 @@ from vaf.training.render.rasterizer import Contributions, render
 from vaf.training.render import Renderer
 
 LEVELS = ("subpart", "part", "object")
-LIFT_ROWS = 1 << 16  # a view's sums are formed for this many Gaussians at a time: 17 MB at D = 64
 
 
 @dataclass
@@ -102,29 +101,23 @@ def lift_oracle_views(bundle: SceneBundle, encoders: OnnxEncoders, views: int, s
                          encoders.window_m, encoders.image_size)
 
 
-def lift_views(views: Iterable[EmbeddedView], count: int, dim: int, rows_at_once: int = LIFT_ROWS) -> LiftedFeatures:
-    """The closed-form lift (module docstring) of embedded views onto `count` Gaussians; a view's sums are formed
-    for `rows_at_once` of its Gaussians at a time (memory, not the result, depends on it)."""
+def lift_views(views: Iterable[EmbeddedView], count: int, dim: int) -> LiftedFeatures:
+    """The closed-form lift (module docstring) of embedded views onto `count` Gaussians: each view's pairs are added
+    to running sums in native code (`vaf._native.lift_add_view`; tests hold it to this formula written as loops)."""
     # One float32 (N, 3, D) array, filled and finished in place: a capture has millions of Gaussians, and each
     # float64 (N, 3, D) temporary would cost 1.5 GB per million of them.
     feats = np.zeros((count, len(LEVELS), dim), np.float32)
     weight = np.zeros((count, len(LEVELS)))
     front = np.zeros(count, np.int64)  # pixels where each Gaussian is the top contributor
-    row_of = np.zeros(count, np.int64)  # a touched Gaussian's row in its view's sums (others are never read)
     used = 0
     for view in views:
         used += 1
         front += front_counts([view], count)
-        contrib = view.contributions
-        # Only the Gaussians this view sees get a row: a (count, D) product per level would be as large as feats.
-        touched = np.flatnonzero(np.bincount(contrib.gaussian, minlength=count))
-        row_of[touched] = np.arange(touched.size)
-        for level in range(len(LEVELS)):
-            if len(view.embeddings[level]):
-                _add_view_level(feats, weight, level, contrib, view.mask_of_pixel[level], view.embeddings[level],
-                                touched, row_of, rows_at_once)
+        c = view.contributions
+        _native.lift_add_view(c.pixel, c.gaussian, c.weight, view.mask_of_pixel, _level_embeddings(view, dim), feats,
+                              weight)
         # Let this view's pairs go before the next view is rendered (the loop variable would hold them meanwhile).
-        del view, contrib
+        del view, c
     seen = (front > 0) & (weight[:, 1] > 1e-6)
     feats[~seen] = 0.0
     np.divide(feats, weight[..., None], out=feats, where=weight[..., None] > 0)
@@ -134,16 +127,7 @@ def lift_views(views: Iterable[EmbeddedView], count: int, dim: int, rows_at_once
     return LiftedFeatures(feats, seen, used)
 
 
-def _add_view_level(feats: np.ndarray, weight: np.ndarray, level: int, contrib: Contributions, mask_of_pixel: np.ndarray,
-                    emb: np.ndarray, touched: np.ndarray, row_of: np.ndarray, rows_at_once: int) -> None:
-    """Adds one view's weighted mask embeddings at one level to the running sums of the Gaussians it touched.
-    feats: (N, 3, D) float32 and weight: (N, 3) sums, updated in place; mask_of_pixel: (H * W,) row of emb or -1;
-    emb: (M, D); touched: (T,) the view's Gaussians, row_of[touched] = 0..T-1."""
-    # pixel -> row of emb (or -1), then a sparse (touched Gaussians x masks) weight matrix times emb
-    rows = mask_of_pixel[contrib.pixel]
-    ok = rows >= 0
-    w = coo_matrix((contrib.weight[ok].astype(np.float32), (row_of[contrib.gaussian[ok]], rows[ok])),
-                   shape=(touched.size, len(emb))).tocsr()
-    for start in range(0, touched.size, rows_at_once):
-        feats[touched[start:start + rows_at_once], level] += w[start:start + rows_at_once] @ emb
-    weight[touched, level] += np.asarray(w.sum(axis=1)).ravel()
+def _level_embeddings(view: EmbeddedView, dim: int) -> list[np.ndarray]:
+    """The view's (M, dim) float32 embeddings per level, (0, dim) for a level without masks."""
+    return [np.asarray(e, np.float32).reshape(-1, dim) for e in view.embeddings]
+

@@ -88,4 +88,4 @@ def render_gsplat(cloud: GaussianCloud, cam: PinholeCamera, background: tuple[fl
     gaussian, pixel = gaussian.long().cpu().numpy(), pixel.long().cpu().numpy()
     means2d, conics, depths = (t[0].double().cpu().numpy() for t in (means2d, conics, depths))
     alpha = pair_alpha(gaussian, pixel, means2d, conics, cloud.opacity.astype(np.float64), w)
-    return composite(gaussian, pixel, alpha, depths[gaussian], cloud.rgb, w, h, background)
+    return composite(gaussian, pixel, alpha, depths, cloud.rgb, w, h, background)

@@ -1,0 +1,40 @@
+// Splitting the build-time kernels' work over the machine's cores: plain std::threads, one per part.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <thread>
+#include <vector>
+
+namespace vaf {
+
+// Cores to use: std::thread's count, at least 1, at most 16.
+inline size_t worker_count() {
+    return std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 16);
+}
+
+// Calls task(t) for every t in [0, parts), each on its own thread (the last on the calling one), and
+// returns when all are done. Tasks must not throw.
+template <typename Task>
+void run_parallel(size_t parts, Task task) {
+    std::vector<std::thread> threads;
+    for (size_t t = 0; t + 1 < parts; ++t) threads.emplace_back(task, t);
+    if (parts > 0) task(parts - 1);
+    for (auto &thread : threads) thread.join();
+}
+
+// Cuts items [0, n) into `parts` contiguous ranges of about equal work, given cumulative work
+// (n + 1 ascending values, cumulative[0] = 0). Returns parts + 1 boundaries from 0 to n.
+inline std::vector<size_t> balanced_cuts(const std::vector<size_t> &cumulative, size_t parts) {
+    const size_t n = cumulative.size() - 1;
+    std::vector<size_t> cut(parts + 1, n);
+    cut[0] = 0;
+    for (size_t t = 1; t < parts; ++t) {
+        const size_t goal = cumulative.back() / parts * t;
+        cut[t] = std::max(cut[t - 1], size_t(std::lower_bound(cumulative.begin(), cumulative.end(), goal) - cumulative.begin()));
+        cut[t] = std::min(cut[t], n);
+    }
+    return cut;
+}
+
+}  // namespace vaf
