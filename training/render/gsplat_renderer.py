@@ -17,7 +17,9 @@ pure-torch `_fully_fused_projection` against `rasterizer.project`, and `pair_alp
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
+import sys
 
 import numpy as np
 
@@ -32,9 +34,21 @@ def gsplat_available() -> bool:
     """True when gsplat is installed and torch sees a CUDA device (gsplat compiles its kernels on first use)."""
     if importlib.util.find_spec("gsplat") is None or importlib.util.find_spec("torch") is None:
         return False
+    if not cuda_driver_loads():
+        return False
     import torch
 
     return torch.cuda.is_available()
+
+
+def cuda_driver_loads() -> bool:
+    """Whether the CUDA driver library loads. torch sees no GPU without it, and asking it first spares a machine
+    without one importing torch (~0.6 GB, seconds) only to hear so."""
+    try:
+        ctypes.CDLL("nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1")
+    except OSError:
+        return False
+    return True
 
 
 def camera_matrices(cam: PinholeCamera) -> tuple[np.ndarray, np.ndarray]:
