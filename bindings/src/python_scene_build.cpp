@@ -120,8 +120,8 @@ py::tuple project(const py::object &positions, const py::object &rotations, cons
 }
 
 py::tuple splat(const py::object &mean, const py::object &conic, const py::object &radius, const py::object &opacity,
-                const py::object &depth, const py::object &rgb, int width, int height, double min_alpha,
-                double max_alpha) {
+                const py::object &depth, const py::object &rgb, const py::object &ids, int width, int height,
+                double min_alpha, double max_alpha) {
     require_image(width, height);
     require_limits(min_alpha, max_alpha);
     auto m = shaped<double>(mean, "mean", {-1, 2});
@@ -131,6 +131,7 @@ py::tuple splat(const py::object &mean, const py::object &conic, const py::objec
     auto o = shaped<double>(opacity, "opacity", {v});
     auto z = shaped<double>(depth, "depth", {v});
     auto c = shaped<float>(rgb, "rgb", {v, 3});
+    auto id = shaped<int32_t>(ids, "ids", {v});
     require_finite(m, "mean");
     require_finite(q, "conic");
     require_finite(o, "opacity");
@@ -140,7 +141,7 @@ py::tuple splat(const py::object &mean, const py::object &conic, const py::objec
     vaf::Frame frame;
     {
         py::gil_scoped_release release;
-        frame = vaf::splat(footprints, z.data(), c.data(), width, height, {min_alpha, max_alpha});
+        frame = vaf::splat(footprints, z.data(), c.data(), id.data(), width, height, {min_alpha, max_alpha});
     }
     return frame_arrays(std::move(frame), width, height);
 }
@@ -224,15 +225,17 @@ void add_scene_build_functions(py::module_ &m) {
           "(index (V,) int64, mean (V, 2) px, depth (V,) metres, conic (V, 3), radius (V,) int32 px) for the Gaussians "
           "beyond `near` whose footprint touches the image.");
     m.def("splat", &splat, py::arg("mean"), py::arg("conic"), py::arg("radius"), py::arg("opacity"), py::arg("depth"),
-          py::arg("rgb"), py::arg("width"), py::arg("height"), py::arg("min_alpha"), py::arg("max_alpha"),
+          py::arg("rgb"), py::arg("ids"), py::arg("width"), py::arg("height"), py::arg("min_alpha"),
+          py::arg("max_alpha"),
           "Composites V projected Gaussians front to back. mean (V, 2) px, conic (V, 3) a, b, c of the inverse 2D "
-          "covariance, radius (V,) int px, opacity (V,), depth (V,) metres, rgb (V, 3). Returns (alpha (H, W), "
-          "colour (H, W, 3), depth_sum (H, W), top (H, W) row or -1, pixel (R,), row (R,), weight (R,) float32): "
-          "every pair with alpha >= min_alpha, grouped by ascending pixel, front to back.");
+          "covariance, radius (V,) int px, opacity (V,), depth (V,) metres, rgb (V, 3), ids (V,) int32 the Gaussians' "
+          "ids in the result. Returns (alpha (H, W), colour (H, W, 3), depth_sum (H, W), top (H, W) id or -1, "
+          "pixel (R,), id (R,), weight (R,) float32): every pair with alpha >= min_alpha, grouped by ascending "
+          "pixel, front to back.");
     m.def("composite", &composite, py::arg("gaussian"), py::arg("pixel"), py::arg("alpha"), py::arg("depth"),
           py::arg("rgb"), py::arg("width"), py::arg("height"), py::arg("min_alpha"),
           "Composites (gaussian, pixel, alpha) pairs given in any order, front to back per pixel. depth (N,) metres "
-          "and rgb (N, 3) per Gaussian id. Returns what splat() does, with Gaussian ids for rows.");
+          "and rgb (N, 3) per Gaussian id. Returns what splat() does.");
     m.def("lift_add_view", &lift_add_view, py::arg("pixel"), py::arg("gaussian"), py::arg("weight"),
           py::arg("mask_of_pixel"), py::arg("embeddings"), py::arg("features"), py::arg("weight_sum"),
           "Adds one view's weighted mask embeddings to the lift's running sums, in place: for every (pixel, gaussian, "

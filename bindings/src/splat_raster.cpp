@@ -54,8 +54,9 @@ void for_each_pixel(const Footprints &f, size_t row, int width, int first, int e
 }
 
 // Front-to-back compositing of each pixel's bucket: weight = alpha * prod (1 - alpha in front).
+// Keys index depth and rgb; the frame names them ids[key] (ids null: the keys themselves).
 // Pixels are shared among the workers in ranges of about equal pairs.
-Frame blend(Buckets buckets, const double *depth, const float *rgb, size_t pixels) {
+Frame blend(Buckets buckets, const double *depth, const float *rgb, const int32_t *ids, size_t pixels) {
     Frame out;
     out.alpha.assign(pixels, 0.0);
     out.colour.assign(3 * pixels, 0.0);
@@ -76,8 +77,9 @@ Frame blend(Buckets buckets, const double *depth, const float *rgb, size_t pixel
                 out.depth_sum[p] += w * depth[k];
                 if (w > best) {
                     best = w;
-                    out.top[p] = k;
+                    out.top[p] = ids ? ids[k] : k;
                 }
+                if (ids) buckets.key[i] = ids[k];
                 out.pixel[i] = int32_t(p);
                 out.weight[i] = float(w);
                 transmittance *= 1.0 - buckets.alpha[i];
@@ -144,7 +146,8 @@ Projected project(const float *positions, const float *rotations, const float *s
     return out;
 }
 
-Frame splat(const Footprints &f, const double *depth, const float *rgb, int width, int height, AlphaLimits limits) {
+Frame splat(const Footprints &f, const double *depth, const float *rgb, const int32_t *ids, int width, int height,
+            AlphaLimits limits) {
     const size_t pixels = size_t(width) * size_t(height);
     const size_t workers = worker_count();
     // The Gaussians' depth order, sorted on a thread of its own while the workers count each pixel's pairs.
@@ -188,7 +191,7 @@ Frame splat(const Footprints &f, const double *depth, const float *rgb, int widt
                 buckets.alpha[cursor[p]++] = alpha;
             });
     });
-    return blend(std::move(buckets), depth, rgb, pixels);
+    return blend(std::move(buckets), depth, rgb, ids, pixels);
 }
 
 Frame composite(const int32_t *key, const int32_t *pixel, const double *alpha, size_t count, const double *depth,
@@ -208,7 +211,7 @@ Frame composite(const int32_t *key, const int32_t *pixel, const double *alpha, s
         buckets.key[cursor[pixel[i]]] = key[i];
         buckets.alpha[cursor[pixel[i]]++] = alpha[i];
     }
-    return blend(std::move(buckets), depth, rgb, pixels);
+    return blend(std::move(buckets), depth, rgb, nullptr, pixels);
 }
 
 }  // namespace vaf

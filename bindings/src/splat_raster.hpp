@@ -50,15 +50,14 @@ struct Footprints {
     const double *opacity;  // (V,)
 };
 
-// A composited image of P = width * height pixels and the R (pixel, key) pairs that made it.
-// A key is what the caller named a Gaussian by: its row in Footprints (splat), or its id (composite).
+// A composited image of P = width * height pixels and the R (pixel, Gaussian) pairs that made it.
 struct Frame {
     std::vector<double> alpha;      // (P,) accumulated opacity
     std::vector<double> colour;     // (P, 3) sum of weight * rgb
     std::vector<double> depth_sum;  // (P,) sum of weight * depth, metres
-    std::vector<int32_t> top;       // (P,) key of the largest weight (front-most on ties), -1 where none
+    std::vector<int32_t> top;       // (P,) Gaussian of the largest weight (front-most on ties), -1 where none
     std::vector<int32_t> pixel;     // (R,) flat index y * width + x, ascending
-    std::vector<int32_t> key;       // (R,) within a pixel front to back
+    std::vector<int32_t> key;       // (R,) Gaussian id, within a pixel front to back
     std::vector<float> weight;      // (R,) alpha times the transmittance in front of it
 };
 
@@ -69,9 +68,9 @@ struct AlphaLimits {
 
 // Every pixel of each Gaussian's square whose alpha = min(max_alpha, opacity exp(-d^T conic d / 2))
 // is at least min_alpha, composited front to back by `depth` ((V,) metres; equal depths: the
-// lower row first). Keys are rows of `footprints`; rgb: (V, 3) the rows' colours.
-Frame splat(const Footprints &footprints, const double *depth, const float *rgb, int width, int height,
-            AlphaLimits limits);
+// lower row first). rgb: (V, 3) the rows' colours; ids: (V,) each row's Gaussian id in the frame.
+Frame splat(const Footprints &footprints, const double *depth, const float *rgb, const int32_t *ids, int width,
+            int height, AlphaLimits limits);
 
 // Pairs given in any order, composited front to back per pixel (equal depths: the earlier pair
 // first). key: (R,) Gaussian ids < key_count; pixel: (R,) < width * height; alpha: (R,) (pairs

@@ -121,7 +121,7 @@ def lift_views(views: Iterable[EmbeddedView], count: int, dim: int) -> LiftedFea
     seen = (front > 0) & (weight[:, 1] > 1e-6)
     feats[~seen] = 0.0
     np.divide(feats, weight[..., None], out=feats, where=weight[..., None] > 0)
-    norms = np.linalg.norm(feats, axis=-1, keepdims=True)
+    norms = np.sqrt(np.einsum("nld,nld->nl", feats, feats))[..., None]  # no (N, 3, D) temporary, as norm() makes
     np.divide(feats, norms, out=feats, where=norms > 1e-9)
     feats *= norms > 1e-9
     return LiftedFeatures(feats, seen, used)

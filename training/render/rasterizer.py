@@ -87,8 +87,8 @@ def render(cloud: GaussianCloud, cam: PinholeCamera, background: tuple[float, fl
                                                        cam.translation, (cam.fx, cam.fy, cam.cx, cam.cy), cam.width,
                                                        cam.height, NEAR, LOW_PASS, MAX_RADIUS)
     frame = _native.splat(mean, conic, radius, cloud.opacity[index].astype(np.float64), depth, cloud.rgb[index],
-                          cam.width, cam.height, MIN_ALPHA, MAX_ALPHA)
-    return _rendering(frame, index.astype(np.int32), background)
+                          index.astype(np.int32), cam.width, cam.height, MIN_ALPHA, MAX_ALPHA)
+    return _rendering(frame, background)
 
 
 def composite(gaussian: np.ndarray, pixel: np.ndarray, alpha: np.ndarray, depth: np.ndarray, rgb: np.ndarray,
@@ -97,20 +97,17 @@ def composite(gaussian: np.ndarray, pixel: np.ndarray, alpha: np.ndarray, depth:
     gaussian: (R,) cloud index; pixel: (R,) flat index y * width + x; alpha: (R,) the Gaussian's alpha there (pairs
     under MIN_ALPHA are dropped); depth: (N,) each Gaussian's depth, metres; rgb: (N, 3) the cloud's colours."""
     frame = _native.composite(gaussian.astype(np.int32), pixel.astype(np.int32), alpha, depth, rgb, width, height, MIN_ALPHA)
-    return _rendering(frame, None, background)
+    return _rendering(frame, background)
 
 
-def _rendering(frame: tuple[np.ndarray, ...], ids: np.ndarray | None, background: tuple[float, float, float]) -> Rendering:
-    """A Rendering from the native compositing's arrays; ids: (V,) cloud index of each key (None: keys are indices)."""
-    acc, colour, zsum, top, pixel, key, weight = frame
+def _rendering(frame: tuple[np.ndarray, ...], background: tuple[float, float, float]) -> Rendering:
+    """A Rendering from the native compositing's arrays, over `background` (RGB in [0, 1])."""
+    acc, colour, zsum, top, pixel, gaussian, weight = frame
     colour += (1 - acc)[..., None] * np.asarray(background, np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         expected_depth = np.where(acc > 1e-6, zsum / acc, 0.0)
-    if ids is not None:
-        top = np.append(ids, np.int32(-1))[top]  # key -1 (no Gaussian) picks the appended -1
-        key = ids[key]
     return Rendering(rgb=colour.astype(np.float32), alpha=acc.astype(np.float32),
-                     depth=expected_depth.astype(np.float32), top=top, contributions=Contributions(pixel, key, weight))
+                     depth=expected_depth.astype(np.float32), top=top, contributions=Contributions(pixel, gaussian, weight))
 
 
 def render_reference(cloud: GaussianCloud, cam: PinholeCamera) -> Rendering:
