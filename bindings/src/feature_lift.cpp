@@ -9,6 +9,7 @@
 namespace vaf {
 
 void add_view(const LiftView &v, size_t gaussians, float *features, double *weight_sum) {
+    const size_t workers = worker_count();
     // The pairs come grouped by pixel, a Gaussian's scattered over the image: regrouped by Gaussian (a
     // counting sort), each Gaussian's row of the (N, L, D) sums is read and written once, not once per pair.
     std::vector<size_t> start(gaussians + 1, 0);
@@ -26,7 +27,6 @@ void add_view(const LiftView &v, size_t gaussians, float *features, double *weig
     }
     // A Gaussian covers few masks: its weight per mask is summed first, then each mask's embedding added once.
     // Workers take ranges of Gaussians holding about equal numbers of pairs.
-    const size_t workers = worker_count();
     const std::vector<size_t> cut = balanced_cuts(start, workers);
     run_parallel(workers, [&](size_t t) {
         std::vector<std::pair<int64_t, double>> per_mask;

@@ -3,13 +3,23 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
 namespace vaf {
 
-// Cores to use: std::thread's count, at least 1, at most 16.
+// Threads to use: VAF_THREADS when set (1..64), else the cores std::thread counts, at least 1, at most 16.
 inline size_t worker_count() {
+    if (const char *given = std::getenv("VAF_THREADS")) {
+        char *end = nullptr;
+        const long n = std::strtol(given, &end, 10);
+        if (end == given || *end != '\0' || n < 1 || n > 64)
+            throw std::invalid_argument(std::string("VAF_THREADS must be a whole number from 1 to 64, got '") + given + "'");
+        return size_t(n);
+    }
     return std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 16);
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "feature_lift.hpp"
+#include "parallel.hpp"
 #include "splat_raster.hpp"
 
 namespace py = pybind11;
@@ -217,6 +218,8 @@ void lift_add_view(const py::object &pixel, const py::object &gaussian, const py
 }  // namespace
 
 void add_scene_build_functions(py::module_ &m) {
+    m.def("worker_count", &vaf::worker_count,
+          "Threads the scene-build kernels split their work over: VAF_THREADS when set (1..64), else the cores (1..16).");
     m.def("project", &project, py::arg("positions"), py::arg("rotations"), py::arg("scales"), py::arg("rotation"),
           py::arg("translation"), py::arg("intrinsics"), py::arg("width"), py::arg("height"), py::arg("near"),
           py::arg("low_pass"), py::arg("max_radius"),
