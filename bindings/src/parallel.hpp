@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -24,12 +25,18 @@ inline size_t worker_count() {
 }
 
 // Calls task(t) for every t in [0, parts), each on its own thread (the last on the calling one), and
-// returns when all are done. Tasks must not throw.
+// returns when all are done; where the system gives no more threads, the calling one does the rest.
+// Tasks must not throw.
 template <typename Task>
 void run_parallel(size_t parts, Task task) {
     std::vector<std::thread> threads;
-    for (size_t t = 0; t + 1 < parts; ++t) threads.emplace_back(task, t);
-    if (parts > 0) task(parts - 1);
+    threads.reserve(parts);
+    size_t t = 0;
+    try {
+        for (; t + 1 < parts; ++t) threads.emplace_back(task, t);
+    } catch (const std::system_error &) {
+    }
+    for (; t < parts; ++t) task(t);
     for (auto &thread : threads) thread.join();
 }
 

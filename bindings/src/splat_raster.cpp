@@ -6,7 +6,6 @@
 #include <cmath>
 #include <initializer_list>
 #include <numeric>
-#include <thread>
 
 namespace vaf {
 namespace {
@@ -150,18 +149,18 @@ Frame splat(const Footprints &f, const double *depth, const float *rgb, const in
             AlphaLimits limits) {
     const size_t pixels = size_t(width) * size_t(height);
     const size_t workers = worker_count();
-    // The Gaussians' depth order, sorted on a thread of its own while the workers count each pixel's pairs.
+    // The workers count each pixel's pairs while one more task sorts the Gaussians front to back.
     std::vector<uint32_t> order(f.count);
-    std::thread sorter([&] {
-        std::iota(order.begin(), order.end(), 0u);
-        std::stable_sort(order.begin(), order.end(), [&](uint32_t i, uint32_t j) { return depth[i] < depth[j]; });
-    });
     std::vector<std::vector<uint32_t>> counts(workers, std::vector<uint32_t>(pixels, 0));
-    run_parallel(workers, [&](size_t t) {
+    run_parallel(workers + 1, [&](size_t t) {
+        if (t == workers) {
+            std::iota(order.begin(), order.end(), 0u);
+            std::stable_sort(order.begin(), order.end(), [&](uint32_t i, uint32_t j) { return depth[i] < depth[j]; });
+            return;
+        }
         for (size_t row = f.count * t / workers; row < f.count * (t + 1) / workers; ++row)
             for_each_pixel(f, row, width, 0, height, limits, [&](int p, double) { ++counts[t][p]; });
     });
-    sorter.join();
     std::vector<size_t> count(pixels, 0);
     for (const auto &c : counts)
         for (size_t p = 0; p < pixels; ++p) count[p] += c[p];
