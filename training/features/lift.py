@@ -130,4 +130,3 @@ def lift_views(views: Iterable[EmbeddedView], count: int, dim: int) -> LiftedFea
 def _level_embeddings(view: EmbeddedView, dim: int) -> list[np.ndarray]:
     """The view's (M, dim) float32 embeddings per level, (0, dim) for a level without masks."""
     return [np.asarray(e, np.float32).reshape(-1, dim) for e in view.embeddings]
-

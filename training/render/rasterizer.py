@@ -82,7 +82,7 @@ def project(cloud: GaussianCloud, cam: PinholeCamera) -> tuple[np.ndarray, ...]:
 
 def render(cloud: GaussianCloud, cam: PinholeCamera, background: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Rendering:
     """Renders RGB, alpha, expected depth and the top Gaussian per pixel, with every contributing pair, in native code:
-    `vaf._native.project` is `project` below, `vaf._native.splat` the pairs and compositing of `render_reference`."""
+    `vaf._native.project` is `project` above, `vaf._native.splat` the pairs and compositing of `render_reference`."""
     index, mean, depth, conic, radius = _native.project(cloud.positions, cloud.rotations, cloud.scales, cam.rotation,
                                                        cam.translation, (cam.fx, cam.fy, cam.cx, cam.cy), cam.width,
                                                        cam.height, NEAR, LOW_PASS, MAX_RADIUS)
