@@ -12,19 +12,28 @@ void add_view(const LiftView &v, size_t gaussians, float *features, double *weig
     const size_t workers = worker_count();
     // The pairs come grouped by pixel, a Gaussian's scattered over the image: regrouped by Gaussian (a
     // counting sort), each Gaussian's row of the (N, L, D) sums is read and written once, not once per pair.
+    // Each worker counts and then places a chunk of the pairs; chunk by chunk, a Gaussian's pairs keep their order.
+    std::vector<std::vector<uint32_t>> place(workers, std::vector<uint32_t>(gaussians, 0));
+    auto chunk = [&](size_t t) { return std::pair(v.count * t / workers, v.count * (t + 1) / workers); };
+    run_parallel(workers, [&](size_t t) {
+        for (auto [i, end] = chunk(t); i < end; ++i) ++place[t][size_t(v.gaussian[i])];
+    });
     std::vector<size_t> start(gaussians + 1, 0);
-    for (size_t i = 0; i < v.count; ++i) ++start[size_t(v.gaussian[i]) + 1];
-    std::partial_sum(start.begin(), start.end(), start.begin());
+    for (size_t g = 0; g < gaussians; ++g) {
+        size_t at = start[g];
+        for (auto &p : place) at += std::exchange(p[g], uint32_t(at - start[g]));  // counts become offsets
+        start[g + 1] = at;
+    }
     std::vector<int32_t> pixel(v.count);
     std::vector<float> weight(v.count);
-    {
-        std::vector<size_t> cursor(start.begin(), start.end() - 1);
-        for (size_t i = 0; i < v.count; ++i) {
-            const size_t at = cursor[size_t(v.gaussian[i])]++;
+    run_parallel(workers, [&](size_t t) {
+        for (auto [i, end] = chunk(t); i < end; ++i) {
+            const size_t g = size_t(v.gaussian[i]), at = start[g] + place[t][g]++;
             pixel[at] = v.pixel[i];
             weight[at] = v.weight[i];
         }
-    }
+    });
+    place.clear();
     // A Gaussian covers few masks: its weight per mask is summed first, then each mask's embedding added once.
     // Workers take ranges of Gaussians holding about equal numbers of pairs.
     const std::vector<size_t> cut = balanced_cuts(start, workers);
