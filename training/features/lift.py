@@ -114,8 +114,7 @@ def lift_views(views: Iterable[EmbeddedView], count: int, dim: int) -> LiftedFea
         used += 1
         front += front_counts([view], count)
         c = view.contributions
-        _native.lift_add_view(c.pixel, c.gaussian, c.weight, view.mask_of_pixel, _level_embeddings(view, dim), feats,
-                              weight)
+        _native.lift_add_view(c.pixel, c.gaussian, c.weight, view.mask_of_pixel, view.embeddings, feats, weight)
         # Let this view's pairs go before the next view is rendered (the loop variable would hold them meanwhile).
         del view, c
     seen = (front > 0) & (weight[:, 1] > 1e-6)
@@ -125,8 +124,3 @@ def lift_views(views: Iterable[EmbeddedView], count: int, dim: int) -> LiftedFea
     np.divide(feats, norms, out=feats, where=norms > 1e-9)
     feats *= norms > 1e-9
     return LiftedFeatures(feats, seen, used)
-
-
-def _level_embeddings(view: EmbeddedView, dim: int) -> list[np.ndarray]:
-    """The view's (M, dim) float32 embeddings per level, (0, dim) for a level without masks."""
-    return [np.asarray(e, np.float32).reshape(-1, dim) for e in view.embeddings]
