@@ -10,9 +10,12 @@
 #include <thread>
 #include <vector>
 
+#include "usable_cores.hpp"
+
 namespace vaf {
 
-// Threads to use: VAF_THREADS when set (1..64), else the cores std::thread counts, at least 1, at most 16.
+// Threads to use: VAF_THREADS when set (1..64), else the cores this process may use (its affinity and CPU
+// quota, usable_cores.hpp), at most 16.
 inline size_t worker_count() {
     if (const char *given = std::getenv("VAF_THREADS")) {
         char *end = nullptr;
@@ -21,7 +24,7 @@ inline size_t worker_count() {
             throw std::invalid_argument(std::string("VAF_THREADS must be a whole number from 1 to 64, got '") + given + "'");
         return size_t(n);
     }
-    return std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 16);
+    return std::min<size_t>(usable_cores(), 16);
 }
 
 // Calls task(t) for every t in [0, parts), each on its own thread (the last on the calling one), and

@@ -219,7 +219,11 @@ void lift_add_view(const py::object &pixel, const py::object &gaussian, const py
 
 void add_scene_build_functions(py::module_ &m) {
     m.def("worker_count", &vaf::worker_count,
-          "Threads the scene-build kernels split their work over: VAF_THREADS when set (1..64), else the cores (1..16).");
+          "Threads the scene-build kernels split their work over: VAF_THREADS when set (1..64), else usable_cores() "
+          "(at most 16).");
+    m.def("usable_cores", &vaf::usable_cores,
+          "Cores this process may use: the CPUs of its affinity, fewer where its cgroup's CPU quota (v1 or v2, at "
+          "its level or above) grants less time, rounded up. At least 1.");
     m.def("project", &project, py::arg("positions"), py::arg("rotations"), py::arg("scales"), py::arg("rotation"),
           py::arg("translation"), py::arg("intrinsics"), py::arg("width"), py::arg("height"), py::arg("near"),
           py::arg("low_pass"), py::arg("max_radius"),

@@ -1,14 +1,18 @@
-"""The scene build's native kernels split their work over threads (VAF_THREADS, else the cores): the split
-must not change a single bit of what they return."""
+"""The scene build's native kernels split their work over threads (VAF_THREADS, else the cores this process may
+use): the split must not change a single bit of what they return, and the count follows the process's CPU
+affinity and its cgroup's CPU quota, as a container sets them."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+
+from vaf import _native
 
 # A sounding-world scene's views rendered and lifted, everything they return saved to argv[1].
 SCRIPT = """
@@ -70,3 +74,76 @@ def test_a_bad_thread_count_names_vaf_threads(tmp_path, bad):
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert f"ValueError: VAF_THREADS must be a whole number from 1 to 64, got '{bad}'" in result.stderr
+
+
+# Prints the process's usable cores, worker count and (in training) torch threads after `setup` ran in it.
+COUNTS = """
+import os, sys
+{setup}
+from vaf import _native
+from vaf.training.cli import use_threads
+use_threads(None, "test")
+import torch
+print(_native.usable_cores(), _native.worker_count(), torch.get_num_threads())
+"""
+
+
+def counts(setup: str, **env: str) -> list[int]:
+    environ = {k: v for k, v in os.environ.items() if k != "VAF_THREADS"} | env
+    result = subprocess.run([sys.executable, "-c", COUNTS.format(setup=setup)], env=environ, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return [int(x) for x in result.stdout.split()]
+
+
+def test_pinned_to_one_cpu_the_kernels_and_training_take_one_thread():
+    assert counts("os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})") == [1, 1, 1]
+    assert counts("os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})", VAF_THREADS="3")[1] == 3
+
+
+def own_cpu_cgroup() -> Path | None:
+    """This process's folder in the mounted cgroup hierarchy that holds the cpu controller (v1 or v2), if any."""
+    paths = {}
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if not controllers:
+            paths["cgroup2"] = path
+        elif "cpu" in controllers.split(","):
+            paths["cgroup"] = path
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        head, tail = line.split(" - ")
+        root, mount = head.split()[3:5]
+        fstype, _, options = tail.split()[:3]
+        if fstype in paths and root == "/" and (fstype == "cgroup2" or "cpu" in options.split(",")):
+            folder = Path(mount + paths[fstype])
+            if (folder / ("cpu.max" if fstype == "cgroup2" else "cpu.cfs_quota_us")).exists():
+                return folder
+    return None
+
+
+def test_under_a_half_cpu_quota_the_kernels_and_training_take_one_thread():
+    """A cgroup granting half a CPU (what `docker run --cpus=0.5` sets), the process in a cgroup below it: the
+    quota of a parent binds too."""
+    if _native.usable_cores() < 2:
+        pytest.skip("this process has one usable core already: a quota could not lower the count")
+    own = own_cpu_cgroup()
+    if own is None:
+        pytest.skip("no cgroup hierarchy with a cpu controller and quota files is mounted")
+    parent = own / f"vaf-test-{os.getpid()}"
+    inner = parent / "inner"
+    try:
+        inner.mkdir(parents=True)
+    except OSError as e:
+        pytest.skip(f"cannot create a cgroup under {own} ({e}): needs root and a writable cgroup mount")
+    try:
+        if (parent / "cpu.max").exists():
+            (parent / "cpu.max").write_text("50000 100000")
+        else:
+            (parent / "cpu.cfs_period_us").write_text("100000")
+            (parent / "cpu.cfs_quota_us").write_text("50000")
+        join = f"open({str(inner / 'cgroup.procs')!r}, 'w').write(str(os.getpid()))"
+        assert counts(join) == [1, 1, 1]
+        assert counts(join, VAF_THREADS="3")[1] == 3  # an explicit count still wins
+    finally:
+        inner.rmdir()
+        parent.rmdir()
