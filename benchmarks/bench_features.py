@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vaf import _native
 from vaf.export.scene_build import build_feature_scene
 from vaf.runtime.client import Client
 from vaf.runtime.encoders import OnnxEncoders
@@ -92,7 +93,8 @@ def main() -> None:
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(30)
-    print(f"# {time.strftime('%Y-%m-%d')} {platform.machine()}, Python {platform.python_version()}")
+    print(f"# {time.strftime('%Y-%m-%d')} {platform.machine()}, Python {platform.python_version()}, "
+          f"{_native.worker_count()} native workers")
     print("| figure | value |")
     print("|---|---|")
     print(f"| feature scene build ({args.field}), {len(bundle.gaussians)} Gaussians, 60 views of 128 px | {build_s:.1f} s |")

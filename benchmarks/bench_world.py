@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vaf import _native
 from vaf.runtime.generators import PhysicsGenerator
 from vaf.runtime.scenes import LoadedScene, SceneSurface
 from vaf.runtime.synthesis import Excitation, render
@@ -50,7 +51,8 @@ def main() -> None:
         t0 = time.perf_counter()
         make_dataset(Path(tmp) / "dataset", DatasetConfig(args.scenes, args.hits), progress=False)
         dataset_s = time.perf_counter() - t0
-    print(f"# {time.strftime('%Y-%m-%d')} {platform.machine()}, Python {platform.python_version()}")
+    print(f"# {time.strftime('%Y-%m-%d')} {platform.machine()}, Python {platform.python_version()}, "
+          f"{_native.worker_count()} native workers")
     print("| figure | value |")
     print("|---|---|")
     print(f"| one scene, 50 000 Gaussians, built and saved (median of 3) | {np.median(times):.2f} s |")
