@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -139,14 +140,14 @@ def positive_int(text: str) -> int:
 
 def add_threads_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=positive_int, default=None,
-                        help="torch's CPU threads for this run (default: the cores this process may use, its CPU affinity and "
-                        "its container's CPU quota counted). Runs sharing a machine "
+                        help="torch's CPU threads for this run (default: OMP_NUM_THREADS when set, else the cores this process "
+                        "may use, its CPU affinity and its container's CPU quota counted). Runs sharing a machine "
                         "should split its cores: two that each took both of this 2-core machine's ran 2.4x slower than "
                         "with one each (README)")
 
 
 def use_threads(threads: int | None, command: str) -> None:
-    """Sets torch's intra-op threads (what OMP_NUM_THREADS sets for it): `threads` when given, else at most the
+    """Sets torch's intra-op threads: `threads` when given, else OMP_NUM_THREADS when set, else at most the
     usable cores; and says how many the run uses: oversubscribed cores cost far more than their share, and nothing
     else would show it."""
     import torch
@@ -154,7 +155,7 @@ def use_threads(threads: int | None, command: str) -> None:
     from vaf import _native
 
     cores = _native.usable_cores()
-    if threads is None and torch.get_num_threads() > cores:
+    if threads is None and "OMP_NUM_THREADS" not in os.environ and torch.get_num_threads() > cores:
         threads = cores  # torch counts the host's cores: a container's CPU quota would be oversubscribed
     if threads is not None:
         torch.set_num_threads(threads)

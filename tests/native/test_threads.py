@@ -89,7 +89,7 @@ print(_native.usable_cores(), _native.worker_count(), torch.get_num_threads())
 
 
 def counts(setup: str, **env: str) -> list[int]:
-    environ = {k: v for k, v in os.environ.items() if k != "VAF_THREADS"} | env
+    environ = {k: v for k, v in os.environ.items() if k not in ("VAF_THREADS", "OMP_NUM_THREADS")} | env
     result = subprocess.run([sys.executable, "-c", COUNTS.format(setup=setup)], env=environ, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -97,8 +97,10 @@ def counts(setup: str, **env: str) -> list[int]:
 
 
 def test_pinned_to_one_cpu_the_kernels_and_training_take_one_thread():
-    assert counts("os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})") == [1, 1, 1]
-    assert counts("os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})", VAF_THREADS="3")[1] == 3
+    pin = "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})"
+    assert counts(pin) == [1, 1, 1]
+    assert counts(pin, VAF_THREADS="3")[1] == 3
+    assert counts(pin, OMP_NUM_THREADS="2")[2] == 2  # the user's own setting for torch stands
 
 
 def own_cpu_cgroup() -> Path | None:
