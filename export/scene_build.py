@@ -11,7 +11,9 @@ metric crop with the image encoder (ONNX) and lifts the embeddings onto the Gaus
 
 from __future__ import annotations
 
+import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -22,6 +24,7 @@ from vaf.runtime.gaussians import read_ply
 from vaf.runtime.scene_bundle import UP_AXES, SceneBundle, Segment
 from vaf.training.features.lift import LiftedFeatures, lift_features
 from vaf.training.render import choose_renderer
+from vaf.training.features.mask_cache import ResumableMasks
 from vaf.training.features.masks import MaskSource, oracle_masks
 from vaf.training.features.segments import segment_gaussians
 from vaf.export.collision import collision_from_gaussians
@@ -52,7 +55,9 @@ def build_feature_scene(bundle_dir: str | Path, out: str | Path, encoders: OnnxE
     masks None: the bundle's own segments are the masks (oracle). Given (e.g. SamMasks), the bundle is
     segmented anew from the features lifted from those masks (features/segments.py): new labels,
     segments and a collision mesh of one convex hull per subpart; ground-truth acoustics, tied to the
-    old segments, are dropped. field: "lifted" (closed form, features/lift.py) or "optimized" (LangSplat-style,
+    old segments, are dropped. A source that names what its masks depend on (SamMasks from a checkpoint) keeps
+    each view's masks in partial_folder(out) until the build is done: the same build run again after it stopped
+    resumes there. field: "lifted" (closed form, features/lift.py) or "optimized" (LangSplat-style,
     features/field.py). renderer: "auto", "cpu" or "gsplat" (training/render)."""
     out = Path(out)
     _check_new_folder(out)
@@ -63,9 +68,10 @@ def build_feature_scene(bundle_dir: str | Path, out: str | Path, encoders: OnnxE
     renderer, render_view = choose_renderer(renderer)
     bundle = SceneBundle.load(bundle_dir)
     cams = around_objects(bundle.segments, views, image_size, np.random.default_rng(seed))
-    lifted = _field_method(field)(bundle.gaussians, cams, oracle_masks(bundle.labels) if masks is None else masks,
-                           encoders.embed_images, encoders.dim, encoders.window_m, encoders.image_size, progress=progress,
-                           renderer=render_view)
+    masks_for = oracle_masks(bundle.labels) if masks is None else _resumable(masks, bundle_dir, out, views, image_size,
+                                                                            seed, renderer, progress)
+    lifted = _field_method(field)(bundle.gaussians, cams, masks_for, encoders.embed_images, encoders.dim,
+                                  encoders.window_m, encoders.image_size, progress=progress, renderer=render_view)
     bundle.features = lifted.features.astype(np.float16)
     bundle.features_source = {"encoders": encoders.fingerprint, "views": views, "image_size": image_size,
                               "seen_fraction": round(float(lifted.seen.mean()), 4),
@@ -78,7 +84,33 @@ def build_feature_scene(bundle_dir: str | Path, out: str | Path, encoders: OnnxE
         bundle.acoustics = None
         bundle.features_source["segment_threshold"] = segment_threshold
     bundle.save(out)
+    if isinstance(masks_for, ResumableMasks):
+        shutil.rmtree(masks_for.folder)
     return bundle
+
+
+def partial_folder(out: Path) -> Path:
+    """Where a build into `out` keeps its views' masks until it is done: beside `out`, `out` stays new until then."""
+    return out.with_name(out.name + ".partial")
+
+
+def _resumable(masks: MaskSource, bundle_dir: str | Path, out: Path, views: int, image_size: int, seed: int,
+               renderer: str, progress: bool) -> MaskSource:
+    """A source that names what its masks depend on (SamMasks from a checkpoint) keeps them per view in
+    partial_folder(out), so a stopped build resumes (features/mask_cache.py); other sources are used as they are."""
+    identity = getattr(masks, "identity", lambda: None)()
+    if identity is None:
+        return masks
+    bundle_dir = Path(bundle_dir)
+    manifest = (bundle_dir / "manifest.json").read_text()
+    ply = (bundle_dir / json.loads(manifest)["gaussians"]).stat()
+    key = {"bundle": str(bundle_dir.resolve()), "manifest": manifest,
+           "gaussians_bytes": ply.st_size, "gaussians_modified_ns": ply.st_mtime_ns, "views": views,
+           "image_size": image_size, "seed": seed, "renderer": renderer, "masks": identity}
+    resumable = ResumableMasks(masks, partial_folder(out), key)
+    if progress and resumable.kept:
+        print(f"resuming: the masks of {resumable.kept} of {views} views are in {resumable.folder}", file=sys.stderr)
+    return resumable
 
 
 def import_ply(ply: str | Path, out: str | Path, name: str | None = None, up: str = "+y", handedness: str = "right") -> SceneBundle:

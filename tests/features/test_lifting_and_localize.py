@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -180,6 +181,22 @@ def test_scene_import_and_build_commands(tiny_encoders, tmp_path):
     again = run_vaf("scene", "build", str(tmp_path / "imported"), "--out", str(tmp_path / "built"), "--encoders",
                     str(tiny_encoders.path))
     assert again.returncode == 2 and "not empty" in again.stderr
+
+
+def test_a_scene_build_stopped_with_ctrl_c_says_so_and_writes_nothing(tiny_encoders, tmp_path):
+    build = subprocess.Popen([sys.executable, "-m", "vaf", "scene", "build", str(DEMO_SCENE), "--out", str(tmp_path / "built"),
+                              "--encoders", str(tiny_encoders.path), "--views", "60", "--image-size", "256"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    started = b""
+    while b"views" not in started:  # the progress bar: the views are being rendered
+        chunk = build.stderr.read1(256)
+        assert chunk, f"the build ended before its views: {started.decode()}"
+        started += chunk
+    build.send_signal(signal.SIGINT)
+    _, err = build.communicate(timeout=120)
+    assert build.returncode == 130, err.decode()
+    assert err.decode().rstrip().endswith("vaf scene build: stopped") and "Traceback" not in err.decode()
+    assert not (tmp_path / "built").exists()
 
 
 @pytest.mark.parametrize("renderer", ["cpu", "auto"])

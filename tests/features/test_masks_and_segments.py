@@ -9,7 +9,7 @@ import pytest
 import torch
 import trimesh
 
-from vaf.export.scene_build import build_feature_scene
+from vaf.export.scene_build import build_feature_scene, partial_folder
 from vaf.runtime.cameras import around_objects
 from vaf.runtime.scene_bundle import SceneBundle
 from vaf.runtime.scenes import LoadedScene
@@ -105,3 +105,51 @@ def test_sam_checkpoint_errors_name_the_field(tmp_path):
     torch.save(tiny_sam().state_dict(), tmp_path / "tiny.pth")  # a checkpoint of another architecture
     with pytest.raises(ValueError, match="does not fit vit_b"):
         SamMasks.from_checkpoint(tmp_path / "tiny.pth", "vit_b")
+
+
+class StoppingSam:
+    """SamMasks (toy size, random weights) named as if loaded from a checkpoint, counting the views it segments;
+    at view `stop_at` it stops the build as Ctrl-C would."""
+
+    def __init__(self, stop_at: int | None = None):
+        self.sam = SamMasks(tiny_sam(), points_per_side=4, iou_threshold=-1e9, stability_threshold=-1e9, min_pixels=1)
+        self.sam.checkpoint = {"checkpoint": "tiny_sam.pth", "model": "tiny"}
+        self.stop_at, self.calls = stop_at, 0
+
+    def identity(self) -> dict | None:
+        return self.sam.identity()
+
+    def __call__(self, view) -> np.ndarray:
+        if self.calls == self.stop_at:
+            raise KeyboardInterrupt
+        self.calls += 1
+        return self.sam(view)
+
+
+def test_a_stopped_sam_build_resumes_where_it_stopped(feature_scene, tiny_encoders, tmp_path):
+    plain = feature_scene.parent / "plain"
+
+    def build(out, masks, image_size=64):
+        return build_feature_scene(plain, out, tiny_encoders, views=4, image_size=image_size, progress=False, masks=masks)
+
+    whole = build(tmp_path / "whole", StoppingSam())
+    assert not partial_folder(tmp_path / "whole").exists()  # gone once the build is done
+    with pytest.raises(KeyboardInterrupt):
+        build(tmp_path / "scene", StoppingSam(stop_at=2))
+    assert not (tmp_path / "scene").exists()
+    assert sorted(p.name for p in partial_folder(tmp_path / "scene").iterdir()) == ["key.json", "view_0000.npy",
+                                                                                      "view_0001.npy"]
+    with pytest.raises(ValueError, match=r"scene\.partial holds the masks of another build \(it differs in image_size\)"):
+        build(tmp_path / "scene", StoppingSam(), image_size=96)
+    assert len(list(partial_folder(tmp_path / "scene").glob("view_*.npy"))) == 2  # refused, not overwritten
+    again = StoppingSam()
+    resumed = build(tmp_path / "scene", again)
+    assert again.calls == 2  # the two views the stopped build had not segmented
+    np.testing.assert_array_equal(resumed.features, whole.features)
+    np.testing.assert_array_equal(resumed.labels, whole.labels)
+    assert not partial_folder(tmp_path / "scene").exists()
+    plain_sam = StoppingSam().sam  # built in code: nothing names its weights, nothing is kept
+    plain_sam.checkpoint = None
+    assert plain_sam.identity() is None
+    build(tmp_path / "in_code", plain_sam)
+    assert not partial_folder(tmp_path / "in_code").exists()

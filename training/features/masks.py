@@ -67,6 +67,15 @@ class SamMasks:
         self.points_per_side, self.batch = points_per_side, batch
         self.iou_threshold, self.stability_threshold = iou_threshold, stability_threshold
         self.nms_iou, self.min_pixels = nms_iou, min_pixels
+        self.checkpoint: dict | None = None  # the weights' file, when loaded from one (from_checkpoint)
+
+    def identity(self) -> dict | None:
+        """What this source's masks depend on (the checkpoint file and the settings), for resuming a build
+        (features/mask_cache.py); None for a model built in code, whose weights nothing names."""
+        if self.checkpoint is None:
+            return None
+        return {**self.checkpoint, "points_per_side": self.points_per_side, "iou_threshold": self.iou_threshold,
+                "stability_threshold": self.stability_threshold, "nms_iou": self.nms_iou, "min_pixels": self.min_pixels}
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | Path, model_type: str = "vit_b", **options) -> SamMasks:
@@ -81,7 +90,11 @@ class SamMasks:
             sam = sam_model_registry[model_type](checkpoint=str(checkpoint))
         except RuntimeError as e:
             raise ValueError(f"sam checkpoint {checkpoint} does not fit {model_type}: {str(e)[:300]}") from None
-        return cls(sam, **options)
+        masks = cls(sam, **options)
+        stat = Path(checkpoint).stat()
+        masks.checkpoint = {"checkpoint": str(Path(checkpoint).resolve()), "bytes": stat.st_size,
+                            "modified_ns": stat.st_mtime_ns, "model": model_type}
+        return masks
 
     def __call__(self, view: Rendering) -> np.ndarray:
         import torch
