@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -111,7 +110,7 @@ def bake_command(args: argparse.Namespace) -> int:
 
 
 def build_command(args: argparse.Namespace) -> int:
-    from vaf.export.scene_build import build_feature_scene, partial_folder
+    from vaf.export.scene_build import build_feature_scene
     from vaf.runtime.encoders import DEFAULT_ENCODERS, OnnxEncoders
     from vaf.runtime.scene_bundle import SceneBundle
 
@@ -130,12 +129,6 @@ def build_command(args: argparse.Namespace) -> int:
     except (ValueError, FileExistsError) as e:
         print(f"vaf scene build: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        kept = partial_folder(Path(args.out))
-        views = len(list(kept.glob("view_*.npy")))
-        resume = f"; the masks of {views} views are kept in {kept}: the same command resumes there" if views else ""
-        print(f"vaf scene build: stopped{resume}", file=sys.stderr)
-        return 130
     print(f"{args.out}: {bundle.name}, features {bundle.features.shape} "
           f"({100 * bundle.features_source['seen_fraction']:.1f}% of Gaussians seen, {bundle.features_source['renderer']} "
           f"renderer), "

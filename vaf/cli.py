@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import vaf
 
@@ -52,8 +53,34 @@ def _unset(default: object) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.run(args) or 0)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:  # Ctrl-C on a long command: a line saying what is kept, not a traceback
+        print(f"\nvaf {' '.join(command_path(parser, sys.argv[1:] if argv is None else argv))}: stopped"
+              f"{resume_hint(args)}", file=sys.stderr)
+        return 130
+
+
+def command_path(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[str, ...]:
+    """The subcommand the arguments name, e.g. ("train", "generator")."""
+    known = {path for path, _ in subcommands(parser)}
+    return max((tuple(argv[:k]) for k in range(len(argv) + 1) if tuple(argv[:k]) in known), key=len, default=())
+
+
+def resume_hint(args: argparse.Namespace) -> str:
+    """What a stopped command kept and how to go on: a training's checkpoint, a scene build's masks so far."""
+    from vaf.export.scene_build import partial_folder
+
+    out = getattr(args, "out", None)
+    if not out:
+        return ""
+    checkpoint, masks = Path(out, "checkpoint.pt"), partial_folder(Path(out))
+    if checkpoint.is_file():
+        return f"; the same command resumes from {checkpoint}"
+    views = len(list(masks.glob("view_*.npy")))
+    return f"; the masks of {views} views are kept in {masks}: the same command resumes there" if views else ""
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -273,6 +275,26 @@ def test_training_resumes_and_refuses_another_config(tiny_dataset, tiny_encoders
         train_generator(tmp_path / "nowhere", tmp_path, one, tiny_encoders.path, progress=False)
     report = train_generator(tiny_dataset, tmp_path, one, tiny_encoders.path, progress=False, train=train, test=test)
     assert report["history"] == first["history"]  # finished: nothing re-run
+
+
+def test_a_training_stopped_with_ctrl_c_says_how_to_resume(tiny_dataset, tiny_encoders, tmp_path):
+    out, log = tmp_path / "model", tmp_path / "stderr.txt"
+    with open(log, "w") as err:
+        train = subprocess.Popen([sys.executable, "-m", "vaf", "train", "generator", "--dataset", str(tiny_dataset),
+                                  "--out", str(out), "--encoders", str(tiny_encoders.path), "--epochs", "1000",
+                                  "--batch", "8", "--views", "4", "--cache", str(tmp_path / "cache"), "--threads", "1"],
+                                 stderr=err)
+        deadline = time.monotonic() + 300
+        while not (out / "checkpoint.pt").exists():  # an epoch is done
+            assert train.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        train.send_signal(signal.SIGINT)
+        train.wait(120)
+    said = log.read_text()
+    assert train.returncode == 130, said
+    assert said.rstrip().endswith(f"vaf train generator: stopped; the same command resumes from {out / 'checkpoint.pt'}")
+    assert "Traceback" not in said
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["epoch"] >= 1
 
 
 def test_train_and_eval_generator_cli(tiny_dataset, tiny_encoders, tmp_path):
