@@ -11,6 +11,7 @@ metric crop with the image encoder (ONNX) and lifts the embeddings onto the Gaus
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sys
@@ -102,9 +103,9 @@ def _resumable(masks: MaskSource, bundle_dir: str | Path, out: Path, views: int,
     if identity is None:
         return masks
     bundle_dir = Path(bundle_dir)
-    manifest = (bundle_dir / "manifest.json").read_text()
+    manifest = (bundle_dir / "manifest.json").read_bytes()
     ply = (bundle_dir / json.loads(manifest)["gaussians"]).stat()
-    key = {"bundle": str(bundle_dir.resolve()), "manifest": manifest,
+    key = {"bundle": str(bundle_dir.resolve()), "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
            "gaussians_bytes": ply.st_size, "gaussians_modified_ns": ply.st_mtime_ns, "views": views,
            "image_size": image_size, "seed": seed, "renderer": renderer, "masks": identity}
     resumable = ResumableMasks(masks, partial_folder(out), key)

@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from vaf.training.configs import config_differences
+
 
 def run_config(config: Any, datasets: list[Path]) -> dict:
     """What a checkpoint must match to resume: the training config (a dataclass) and the datasets it reads."""
@@ -49,16 +51,3 @@ def _refuse_another_config(path: Path, saved: dict, config: dict) -> None:
         changed = "; ".join(config_differences(saved, config))
         raise ValueError(f"{path} was trained with another config ({changed}); use a new --out to start over, "
                          "or the options it was trained with")
-
-
-def config_differences(then: dict, now: dict, prefix: str = "") -> list[str]:
-    """What differs between two configs, one "key: then -> now" per field (nested keys dotted);
-    a field one of them lacks shows as "absent" (a checkpoint from before the option existed)."""
-    out = []
-    for key in sorted(set(then) | set(now), key=str):
-        if isinstance(then.get(key), dict) and isinstance(now.get(key), dict):
-            out += config_differences(then[key], now[key], f"{prefix}{key}.")
-        elif key not in then or key not in now or then[key] != now[key]:
-            shown = [repr(c[key]) if key in c else "absent" for c in (then, now)]
-            out.append(f"{prefix}{key}: {shown[0]} -> {shown[1]}")
-    return out

@@ -70,8 +70,10 @@ def command_path(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[str,
 
 
 def resume_hint(args: argparse.Namespace) -> str:
-    """What a stopped command kept and how to go on: a training's checkpoint, a scene build's masks so far."""
+    """What a stopped command kept and how to go on: a training's checkpoint, a dataset's scenes, a scene build's
+    masks so far."""
     from vaf.export.scene_build import partial_folder
+    from vaf.training.world.dataset import PARTIAL
 
     out = getattr(args, "out", None)
     if not out:
@@ -79,6 +81,8 @@ def resume_hint(args: argparse.Namespace) -> str:
     checkpoint, masks = Path(out, "checkpoint.pt"), partial_folder(Path(out))
     if checkpoint.is_file():
         return f"; the same command resumes from {checkpoint}"
+    if Path(out, PARTIAL).is_file():
+        return "; the same command resumes after the scenes it made"
     views = len(list(masks.glob("view_*.npy")))
     return f"; the masks of {views} views are kept in {masks}: the same command resumes there" if views else ""
 

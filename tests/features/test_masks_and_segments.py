@@ -139,7 +139,7 @@ def test_a_stopped_sam_build_resumes_where_it_stopped(feature_scene, tiny_encode
     assert not (tmp_path / "scene").exists()
     assert sorted(p.name for p in partial_folder(tmp_path / "scene").iterdir()) == ["key.json", "view_0000.npy",
                                                                                       "view_0001.npy"]
-    with pytest.raises(ValueError, match=r"scene\.partial holds the masks of another build \(it differs in image_size\)"):
+    with pytest.raises(ValueError, match=r"scene\.partial holds the masks of another build \(image_size: 64 -> 96\)"):
         build(tmp_path / "scene", StoppingSam(), image_size=96)
     assert len(list(partial_folder(tmp_path / "scene").glob("view_*.npy"))) == 2  # refused, not overwritten
     again = StoppingSam()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ from vaf.runtime.wav import read_wav
 from vaf.training.data.capture import Hit, read_colmap, read_hits, write_colmap, write_hits
 from vaf.runtime.preprocess import CLIP_SECONDS, TARGET_RMS, crop_or_pad, preprocess, spectral_gate
 from vaf.runtime.cameras import orbit
-from vaf.training.world.dataset import DatasetConfig, split_scenes
+from vaf.training.world.dataset import PARTIAL, DatasetConfig, make_dataset, split_scenes
 from vaf.training.world.recording import pink_noise, record
 
 FS = 48000
@@ -127,3 +129,49 @@ def test_dataset_cli(tmp_path):
     assert Image.open(scene / "images" / hits[0].image).size == (48, 48)
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and "not empty" in again.stderr
+
+
+SMALL = dict(scenes=4, hits_per_scene=4, seed=3, views=2, image_size=48, gaussians=3000, acoustic_points=1500)
+MAKER = f"""
+import sys
+from vaf.training.world.dataset import DatasetConfig, make_dataset
+make_dataset(sys.argv[1], DatasetConfig(**{SMALL!r}), progress=False)
+"""
+
+
+def test_a_killed_dataset_run_resumes_to_the_same_files(tmp_path):
+    whole = tmp_path / "whole"
+    make_dataset(whole, DatasetConfig(**SMALL), progress=False)
+    out = tmp_path / "stopped"
+    maker = subprocess.Popen([sys.executable, "-c", MAKER, str(out)])
+    while not (out / "scene_0001" / "hits.jsonl").exists():
+        assert maker.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.005)
+    maker.kill()
+    maker.wait(30)
+    assert (out / PARTIAL).exists() and not (out / "dataset.json").exists()
+    with pytest.raises(ValueError, match=r"another config \(hits_per_scene: 4 -> 5\)"):
+        make_dataset(out, DatasetConfig(**{**SMALL, "hits_per_scene": 5}), progress=False)
+    make_dataset(out, DatasetConfig(**SMALL), progress=False)
+
+    def files(root):
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    assert files(out) == files(whole)  # scenes kept, the one cut short made again, the rest made: the same bytes
+    with pytest.raises(FileExistsError, match="not empty"):  # a finished dataset is never touched again
+        make_dataset(out, DatasetConfig(**SMALL), progress=False)
+
+
+def test_a_dataset_run_stopped_with_ctrl_c_says_it_resumes(tmp_path):
+    out = tmp_path / "data"
+    run = subprocess.Popen([sys.executable, "-m", "vaf", "world", "dataset", "--scenes", "40", "--hits-per-scene", "2",
+                            "--views", "2", "--image-size", "48", "--gaussians", "3000", "--out", str(out)],
+                           stderr=subprocess.PIPE, text=True)
+    while not (out / "scene_0000" / "hits.jsonl").exists():
+        assert run.poll() is None, run.stderr.read()
+        time.sleep(0.01)
+    run.send_signal(signal.SIGINT)
+    _, said = run.communicate(timeout=60)
+    assert run.returncode == 130, said
+    assert said.rstrip().endswith("vaf world dataset: stopped; the same command resumes after the scenes it made")
+    assert "Traceback" not in said

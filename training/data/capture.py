@@ -16,6 +16,7 @@ bundle with the true acoustics). Loaders read real captures with the same code.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -99,9 +100,12 @@ def read_colmap(folder: Path) -> dict[str, PinholeCamera]:
 
 
 def write_hits(path: Path, hits: list[Hit]) -> None:
-    with open(path, "w") as f:
+    """Writes beside `path`, then renames: the file is whole or absent (a dataset's scene is done once it exists)."""
+    partial = path.with_name(f".{path.name}.partial")
+    with open(partial, "w") as f:
         for hit in hits:
             f.write(json.dumps(asdict(hit)) + "\n")
+    os.replace(partial, path)
 
 
 def read_hits(path: Path) -> list[Hit]:

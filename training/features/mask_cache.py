@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from vaf.training.configs import config_differences
 from vaf.training.features.masks import MaskSource
 from vaf.training.render.rasterizer import Rendering
 
@@ -35,8 +36,7 @@ class ResumableMasks:
         if key_file.exists():
             kept = json.loads(key_file.read_text())
             if kept != key:
-                changed = sorted(k for k in key.keys() | kept.keys() if key.get(k) != kept.get(k))
-                raise ValueError(f"{self.folder} holds the masks of another build (it differs in {', '.join(changed)}); "
+                raise ValueError(f"{self.folder} holds the masks of another build ({'; '.join(config_differences(kept, key))}); "
                                  "remove it to start afresh, or build with the same inputs to resume")
         else:
             self.folder.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--scenes", type=int, required=True)
     d.add_argument("--hits-per-scene", type=int, required=True)
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--out", required=True, help="new folder (must not exist or be empty)")
+    d.add_argument("--out", required=True,
+                   help="new folder (must not exist or be empty); a stopped run's folder: the same command resumes it")
     d.add_argument("--views", type=int, default=8, help="camera views per scene")
     d.add_argument("--image-size", type=int, default=128, help="pixels, square views")
     d.add_argument("--gaussians", type=int, default=30_000)

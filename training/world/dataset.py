@@ -12,6 +12,7 @@ then "recorded": room reverberation and background noise (training/world/recordi
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from vaf.runtime.generators import PhysicsGenerator
 from vaf.runtime.scenes import LoadedScene, SceneSurface
 from vaf.runtime.synthesis import Excitation, render
 from vaf.runtime.wav import write_wav
-from vaf.training.data.capture import Hit, write_colmap, write_hits
+from vaf.training.configs import config_differences
+from vaf.training.data.capture import Hit, read_hits, write_colmap, write_hits
 from vaf.runtime.cameras import around_objects
 from vaf.training.render.rasterizer import render as render_view
 from vaf.training.world.bundle import BundleConfig, build_bundle
@@ -31,6 +33,7 @@ from vaf.training.world.recording import record
 from vaf.training.world.scene import generate_scene
 
 FORMAT = "vaf-capture-dataset"
+PARTIAL = ".partial.json"  # in a dataset folder while it is being made: its config
 STRIKERS = {"wood": 0.6, "rubber": 0.2, "steel": 0.2}  # a drumstick mostly, as in a real session
 SURFACE_TOLERANCE = 0.05
 FLOOR_SHARE = 0.1  # fraction of hits on the floor
@@ -143,17 +146,33 @@ def struck_sample(surface: SceneSurface, point: np.ndarray, subpart: int) -> int
 
 
 def make_dataset(out: str | Path, config: DatasetConfig, progress: bool = True) -> dict:
-    """Writes the whole dataset into a new folder; returns dataset.json's content."""
+    """Writes the whole dataset into a new folder; returns dataset.json's content.
+
+    A stopped run resumes: while the dataset is being made, `out` holds PARTIAL with the config, and a scene is
+    done once its hits.jsonl is written (last, whole or not at all). The same call again keeps the scenes that
+    are done, makes the others (each scene draws from its own seed, so the data come out the same) and refuses
+    another config, naming what differs."""
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
+    started = out / PARTIAL
+    if started.exists():
+        kept = json.loads(started.read_text())
+        if kept != asdict(config):
+            raise ValueError(f"{out} holds a dataset being made with another config "
+                             f"({'; '.join(config_differences(kept, asdict(config)))}): the same options resume it")
+    elif out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty; choose a new folder (nothing was overwritten)")
-    out.mkdir(parents=True, exist_ok=True)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        started.write_text(json.dumps(asdict(config), indent=1) + "\n")
     names, counts = [], []
     bar = tqdm(range(config.scenes), desc="scenes", unit="scene", disable=not progress)
     for k in bar:
-        scene_seed = config.seed * 100_000 + k
         name = f"scene_{k:04d}"
-        hits = make_scene_capture(out / name, scene_seed, config)
+        if (out / name / "hits.jsonl").exists():
+            hits = read_hits(out / name / "hits.jsonl")
+        else:
+            shutil.rmtree(out / name, ignore_errors=True)  # a scene the stopped run had begun
+            hits = make_scene_capture(out / name, config.seed * 100_000 + k, config)
         names.append(name)
         counts.append(len(hits))
         bar.set_postfix(hits=sum(counts))
@@ -166,4 +185,5 @@ def make_dataset(out: str | Path, config: DatasetConfig, progress: bool = True) 
         "config": asdict(config),
     }
     (out / "dataset.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    started.unlink()
     return manifest
