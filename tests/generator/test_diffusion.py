@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -10,7 +13,7 @@ import torch
 
 from vaf.export.scene_bake import bake_scene
 from vaf.runtime.scene_bundle import SceneBundle
-from vaf.training.generator.diffusion import build_diffusion, tiny_config
+from vaf.training.generator.diffusion import build_diffusion, tiny_config, train_diffusion
 
 
 def _tiny(dim=16):
@@ -99,3 +102,38 @@ def test_bake_cli_writes_a_new_bundle_and_refuses_a_missing_gpu(feature_scene, t
     if not torch.cuda.is_available():
         r = bake(tmp_path / "gpu", "--device", "cuda")
         assert r.returncode == 2 and "no CUDA GPU" in r.stderr and not (tmp_path / "gpu").exists()
+
+
+# Trains the tiny config on argv[1]'s clips into argv[2], 30 epochs, until killed.
+TRAINER = """
+import sys
+import numpy as np
+from vaf.training.generator.diffusion import tiny_config, train_diffusion
+data = np.load(sys.argv[1])
+config = tiny_config(feature_dim=16)
+config["model"]["diffusion"]["config"].update(embed_dim=32, depth=1, num_heads=1, cond_token_dim=32, global_cond_dim=32)
+train_diffusion(data["clips"], data["features"], sys.argv[2], config, epochs=30, batch=8, progress=False)
+"""
+
+
+def test_a_killed_diffusion_training_resumes_to_the_same_weights(tmp_path):
+    rng = np.random.default_rng(0)
+    clips, features = rng.normal(0, 0.1, (16, 4000)).astype(np.float32), rng.normal(size=(16, 3, 16)).astype(np.float32)
+    np.savez(tmp_path / "data.npz", clips=clips, features=features)
+    unbroken = train_diffusion(clips, features, tmp_path / "unbroken", _tiny(), epochs=30, batch=8, progress=False)
+    trainer = subprocess.Popen([sys.executable, "-c", TRAINER, str(tmp_path / "data.npz"), str(tmp_path / "run")])
+    while not (tmp_path / "run" / "checkpoint.pt").exists():
+        assert trainer.poll() is None, "the training ended before it could be killed"
+        time.sleep(0.01)
+    trainer.kill()
+    trainer.wait(30)
+    done = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["epoch"]
+    assert 1 <= done < 30
+    with pytest.raises(ValueError, match=r"another config \(lr: 0\.001 -> 0\.002\)"):
+        train_diffusion(clips, features, tmp_path / "run", _tiny(), epochs=30, batch=8, lr=2e-3, progress=False)
+    with pytest.raises(ValueError, match=r"clips: "):  # other training data
+        train_diffusion(clips[:8], features[:8], tmp_path / "run", _tiny(), epochs=30, batch=8, progress=False)
+    resumed = train_diffusion(clips, features, tmp_path / "run", _tiny(), epochs=30, batch=8, progress=False)
+    assert resumed["history"] == unbroken["history"]
+    mine, theirs = (torch.load(tmp_path / name / "diffusion.pt", weights_only=False)["model"] for name in ("run", "unbroken"))
+    assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)

@@ -28,6 +28,7 @@ the seed does; the checkpoint's own conditioners (T5, seconds) are not read.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -38,6 +39,7 @@ from torch import nn
 from tqdm import tqdm
 
 from vaf.runtime.preprocess import resample
+from vaf.training.checkpoints import resume, save_checkpoint
 from vaf.training.generator.dit import DiffusionTransformer
 from vaf.training.generator.oobleck import OobleckPretransform
 
@@ -263,6 +265,15 @@ def load_pretrained(config_json: str | Path, weights: str | Path, levels: int = 
     return model.eval()
 
 
+def _fingerprint(*tensors: torch.Tensor) -> str:
+    """Which training clips and features a checkpoint was made on (a resumed run must see the same)."""
+    digest = hashlib.sha256()
+    for t in tensors:
+        digest.update(str(tuple(t.shape)).encode())
+        digest.update(t.numpy().tobytes())
+    return digest.hexdigest()[:20]
+
+
 def train_diffusion(targets: np.ndarray, features: np.ndarray, out: str | Path, config: dict | None = None,
                     init: ConditionedDiffusion | None = None, epochs: int = 10, batch: int = 32, lr: float = 1e-3,
                     seed: int = 0, progress: bool = True, meta: dict | None = None, sample_rate: int | None = None,
@@ -272,11 +283,12 @@ def train_diffusion(targets: np.ndarray, features: np.ndarray, out: str | Path, 
     fingerprint and the loudness per N*s, stored beside the weights).
 
     With `init` (a pretrained model) only the conditioner is trained; else everything, from `config`.
-    `device` is where the model trains ("cuda" for Stable Audio Open); the weights are saved from the CPU."""
+    `device` is where the model trains ("cuda" for Stable Audio Open); the weights are saved from the CPU.
+    Resumable: OUT/checkpoint.pt after every epoch (the trained weights, optimiser, schedule, sampling state); the
+    same call again goes on from there, and one with other settings or clips is refused, naming what differs."""
     out = Path(out)
     if (out / "diffusion.pt").exists():
         raise FileExistsError(f"{out / 'diffusion.pt'} exists: choose another --out (nothing was overwritten)")
-    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = init if init is not None else build_diffusion(config or tiny_config(feature_dim=features.shape[2]))
@@ -296,9 +308,16 @@ def train_diffusion(targets: np.ndarray, features: np.ndarray, out: str | Path, 
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     steps = max(1, len(audio) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * steps, pct_start=0.1)
-    history = []
+    # A pretrained model's frozen weights (a billion parameters for Stable Audio Open) stay out of the checkpoint.
+    trained = model.conditioner if init is not None else model
+    run = {"config": model.config, "trained": "conditioner" if init is not None else "all", "epochs": epochs,
+           "batch": batch, "lr": lr, "seed": seed, "clips": _fingerprint(audio, feats)}
+    checkpoint = out / "checkpoint.pt"
+    out.mkdir(parents=True, exist_ok=True)
+    start, history = resume(checkpoint, run, gen, model=trained, opt=opt, sched=sched)
     model.train()
-    for epoch in tqdm(range(epochs), desc="diffusion", unit="epoch", disable=not progress):
+    for epoch in tqdm(range(start, epochs), desc="diffusion", unit="epoch", disable=not progress, initial=start,
+                      total=epochs):
         order = torch.randperm(len(audio), generator=gen)
         losses = []
         for b in range(steps):
@@ -311,6 +330,7 @@ def train_diffusion(targets: np.ndarray, features: np.ndarray, out: str | Path, 
             sched.step()
             losses.append(loss.item())
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses))})
+        save_checkpoint(checkpoint, run, epoch + 1, history, gen, model=trained, opt=opt, sched=sched)
     model.eval()
     torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()}, "config": model.config, "history": history, "meta": meta or {}},
                out / "diffusion.pt")
