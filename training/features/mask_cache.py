@@ -36,8 +36,9 @@ class ResumableMasks:
         if key_file.exists():
             kept = json.loads(key_file.read_text())
             if kept != key:
-                raise ValueError(f"{self.folder} holds the masks of another build ({'; '.join(config_differences(kept, key))}); "
-                                 "remove it to start afresh, or build with the same inputs to resume")
+                changed = "; ".join(config_differences(kept, key))
+                raise ValueError(f"{self.folder} holds the masks of another build ({changed}); remove it to start "
+                                 "afresh, or build with the same inputs to resume")
         else:
             self.folder.mkdir(parents=True, exist_ok=True)
             key_file.write_text(json.dumps(key, indent=1))
