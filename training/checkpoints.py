@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import torch
 
 from vaf.training.configs import config_differences
+from vaf.training.whole_files import written_whole
 
 
 def run_config(config: Any, datasets: list[Path]) -> dict:
@@ -20,10 +20,9 @@ def run_config(config: Any, datasets: list[Path]) -> dict:
 def save_checkpoint(path: Path, config: dict, epoch: int, history: list, gen: torch.Generator, **states) -> None:
     """states: name -> module, optimizer or scheduler (anything with state_dict()). Written beside `path` and then
     renamed over it: a run stopped while saving (Ctrl-C, a kill) keeps its previous checkpoint whole."""
-    partial = path.with_name(f".{path.name}.partial")
-    torch.save({**{k: v.state_dict() for k, v in states.items()}, "epoch": epoch, "history": history, "config": config,
-                "gen": gen.get_state()}, partial)
-    os.replace(partial, path)
+    with written_whole(path) as partial:
+        torch.save({**{k: v.state_dict() for k, v in states.items()}, "epoch": epoch, "history": history,
+                    "config": config, "gen": gen.get_state()}, partial)
 
 
 def resume(path: Path, config: dict, gen: torch.Generator, **states) -> tuple[int, list]:

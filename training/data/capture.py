@@ -16,7 +16,6 @@ bundle with the true acoustics). Loaders read real captures with the same code.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from vaf.runtime.gaussians import matrix_to_quaternion, quaternion_to_matrix
 from vaf.runtime.cameras import PinholeCamera
+from vaf.training.whole_files import written_whole
 
 
 @dataclass
@@ -101,11 +101,9 @@ def read_colmap(folder: Path) -> dict[str, PinholeCamera]:
 
 def write_hits(path: Path, hits: list[Hit]) -> None:
     """Writes beside `path`, then renames: the file is whole or absent (a dataset's scene is done once it exists)."""
-    partial = path.with_name(f".{path.name}.partial")
-    with open(partial, "w") as f:
+    with written_whole(path) as partial, open(partial, "w") as f:
         for hit in hits:
             f.write(json.dumps(asdict(hit)) + "\n")
-    os.replace(partial, path)
 
 
 def read_hits(path: Path) -> list[Hit]:

@@ -12,7 +12,6 @@ not overwritten.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import numpy as np
 from vaf.training.configs import config_differences
 from vaf.training.features.masks import MaskSource
 from vaf.training.render.rasterizer import Rendering
+from vaf.training.whole_files import written_whole
 
 KEY_FILE = "key.json"
 
@@ -54,8 +54,6 @@ class ResumableMasks:
         if path.exists():
             return np.load(path)
         ids = self.masks(view)
-        partial = self.folder / f".{path.name}.partial"
-        with open(partial, "wb") as f:
+        with written_whole(path) as partial, open(partial, "wb") as f:  # np.save(a path) would add ".npy" to it
             np.save(f, ids)
-        os.replace(partial, path)  # a view's file is whole or absent, even if the build dies while writing it
         return ids
