@@ -110,6 +110,29 @@ def start_server_module(tmp_path_factory):
         assert srv.stop() == 0, srv.log()
 
 
+def _sigint_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture()
+def start_interruptible():
+    """Factory: start_interruptible(*vaf_args, **popen_options) -> a `python -m vaf ...` process that a SIGINT
+    stops as Ctrl-C in a terminal would. A shell's background job (how a CI runner may start the suite) begins
+    with SIGINT ignored, and Python then installs no KeyboardInterrupt handler: the child gets it back."""
+    started = []
+
+    def start(*args: str, **options) -> subprocess.Popen:
+        started.append(subprocess.Popen([sys.executable, "-m", "vaf", *args], preexec_fn=_sigint_as_in_a_terminal,
+                                        **options))
+        return started[-1]
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 @pytest.fixture()
 def unused_port() -> int:
     return free_port()

@@ -183,10 +183,10 @@ def test_scene_import_and_build_commands(tiny_encoders, tmp_path):
     assert again.returncode == 2 and "not empty" in again.stderr
 
 
-def test_a_scene_build_stopped_with_ctrl_c_says_so_and_writes_nothing(tiny_encoders, tmp_path):
-    build = subprocess.Popen([sys.executable, "-m", "vaf", "scene", "build", str(DEMO_SCENE), "--out", str(tmp_path / "built"),
-                              "--encoders", str(tiny_encoders.path), "--views", "60", "--image-size", "256"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def test_a_scene_build_stopped_with_ctrl_c_says_so_and_writes_nothing(tiny_encoders, tmp_path, start_interruptible):
+    build = start_interruptible("scene", "build", str(DEMO_SCENE), "--out", str(tmp_path / "built"), "--encoders",
+                                str(tiny_encoders.path), "--views", "60", "--image-size", "256",
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     started = b""
     while b"views" not in started:  # the progress bar: the views are being rendered
         chunk = build.stderr.read1(256)

@@ -277,13 +277,12 @@ def test_training_resumes_and_refuses_another_config(tiny_dataset, tiny_encoders
     assert report["history"] == first["history"]  # finished: nothing re-run
 
 
-def test_a_training_stopped_with_ctrl_c_says_how_to_resume(tiny_dataset, tiny_encoders, tmp_path):
+def test_a_training_stopped_with_ctrl_c_says_how_to_resume(tiny_dataset, tiny_encoders, tmp_path, start_interruptible):
     out, log = tmp_path / "model", tmp_path / "stderr.txt"
     with open(log, "w") as err:
-        train = subprocess.Popen([sys.executable, "-m", "vaf", "train", "generator", "--dataset", str(tiny_dataset),
-                                  "--out", str(out), "--encoders", str(tiny_encoders.path), "--epochs", "1000",
-                                  "--batch", "8", "--views", "4", "--cache", str(tmp_path / "cache"), "--threads", "1"],
-                                 stderr=err)
+        train = start_interruptible("train", "generator", "--dataset", str(tiny_dataset), "--out", str(out),
+                                    "--encoders", str(tiny_encoders.path), "--epochs", "1000", "--batch", "8",
+                                    "--views", "4", "--cache", str(tmp_path / "cache"), "--threads", "1", stderr=err)
         deadline = time.monotonic() + 300
         while not (out / "checkpoint.pt").exists():  # an epoch is done
             assert train.poll() is None and time.monotonic() < deadline, log.read_text()

@@ -162,11 +162,11 @@ def test_a_killed_dataset_run_resumes_to_the_same_files(tmp_path):
         make_dataset(out, DatasetConfig(**SMALL), progress=False)
 
 
-def test_a_dataset_run_stopped_with_ctrl_c_says_it_resumes(tmp_path):
+def test_a_dataset_run_stopped_with_ctrl_c_says_it_resumes(tmp_path, start_interruptible):
     out = tmp_path / "data"
-    run = subprocess.Popen([sys.executable, "-m", "vaf", "world", "dataset", "--scenes", "40", "--hits-per-scene", "2",
-                            "--views", "2", "--image-size", "48", "--gaussians", "3000", "--out", str(out)],
-                           stderr=subprocess.PIPE, text=True)
+    run = start_interruptible("world", "dataset", "--scenes", "40", "--hits-per-scene", "2", "--views", "2",
+                              "--image-size", "48", "--gaussians", "3000", "--out", str(out),
+                              stderr=subprocess.PIPE, text=True)
     while not (out / "scene_0000" / "hits.jsonl").exists():
         assert run.poll() is None, run.stderr.read()
         time.sleep(0.01)
