@@ -334,7 +334,8 @@ def test_localize_needs_features_and_encoders(localize_server, start_server, tin
 def test_optimized_field_recovers_part_identity_and_builds_a_scene(painted_scene, feature_scene, tiny_encoders, tmp_path):
     """The LangSplat-style field (3-d latents through an autoencoder, fit to the views) keeps the parts apart
     (here ~87% against the closed-form lift's ~94%: the 3-d bottleneck costs some), and scene build takes it.
-    Views whose pairs the cache cannot hold are rendered again when drawn: the same fit, to the bit."""
+    Views whose pairs the cache cannot hold are rendered again when drawn: the same pairs (the native render is
+    deterministic), so the same fit up to the order of torch's CPU reductions."""
     from vaf.export.scene_build import build_feature_scene
     from vaf.training.features.field import fit_feature_field
 
@@ -347,7 +348,7 @@ def test_optimized_field_recovers_part_identity_and_builds_a_scene(painted_scene
     np.testing.assert_allclose(np.linalg.norm(field.features[field.seen], axis=2), 1.0, atol=1e-4)
     uncached = fit_feature_field(b.gaussians, cams, oracle_masks(b.labels), embed, parts.size, 0.6, 64, steps=100,
                                  cache_bytes=0)
-    np.testing.assert_array_equal(uncached.features, field.features)
+    np.testing.assert_allclose(uncached.features, field.features, rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(uncached.seen, field.seen)
     built = build_feature_scene(feature_scene.parent / "plain", tmp_path / "optimized", tiny_encoders, views=3,
                                 image_size=64, progress=False, field="optimized")
