@@ -73,6 +73,7 @@ def resume_hint(args: argparse.Namespace) -> str:
     """What a stopped command kept and how to go on: a training's checkpoint, a dataset's scenes, a scene build's
     masks so far."""
     from vaf.export.scene_build import partial_folder
+    from vaf.training.features.mask_cache import kept_views
     from vaf.training.world.dataset import PARTIAL
 
     out = getattr(args, "out", None)
@@ -83,7 +84,7 @@ def resume_hint(args: argparse.Namespace) -> str:
         return f"; the same command resumes from {checkpoint}"
     if Path(out, PARTIAL).is_file():
         return "; the same command resumes after the scenes it made"
-    views = len(list(masks.glob("view_*.npy")))
+    views = kept_views(masks)
     return f"; the masks of {views} views are kept in {masks}: the same command resumes there" if views else ""
 
 

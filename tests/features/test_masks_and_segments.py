@@ -4,6 +4,8 @@ SAM built in code."""
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 import pytest
 import torch
@@ -17,6 +19,7 @@ from vaf.training.features.lift import lift_features
 from vaf.training.features.masks import SamMasks, oracle_masks, paint_levels
 from vaf.training.features.segments import segment_gaussians
 from vaf.training.render.rasterizer import render
+from vaf.cli import resume_hint
 
 
 def test_the_smallest_covering_mask_of_each_level_wins():
@@ -139,6 +142,8 @@ def test_a_stopped_sam_build_resumes_where_it_stopped(feature_scene, tiny_encode
     assert not (tmp_path / "scene").exists()
     assert sorted(p.name for p in partial_folder(tmp_path / "scene").iterdir()) == ["key.json", "view_0000.npy",
                                                                                       "view_0001.npy"]
+    hint = resume_hint(argparse.Namespace(out=str(tmp_path / "scene")))  # what Ctrl-C on `vaf scene build` says
+    assert hint == f"; the masks of 2 views are kept in {partial_folder(tmp_path / 'scene')}: the same command resumes there"
     with pytest.raises(ValueError, match=r"scene\.partial holds the masks of another build \(image_size: 64 -> 96\)"):
         build(tmp_path / "scene", StoppingSam(), image_size=96)
     assert len(list(partial_folder(tmp_path / "scene").glob("view_*.npy"))) == 2  # refused, not overwritten

@@ -25,6 +25,11 @@ from vaf.training.whole_files import written_whole
 KEY_FILE = "key.json"
 
 
+def kept_views(folder: Path) -> int:
+    """Views whose masks a stopped build kept in `folder` (0 if there is no such folder)."""
+    return len(list(folder.glob("view_*.npy")))
+
+
 class ResumableMasks:
     """masks: the slow source; folder: where the views' masks are kept (created); key: JSON-able description of
     everything they depend on. Views must be asked for in the same order on every run (embedded_views does)."""
@@ -46,7 +51,7 @@ class ResumableMasks:
     @property
     def kept(self) -> int:
         """Views whose masks are in the folder."""
-        return len(list(self.folder.glob("view_*.npy")))
+        return kept_views(self.folder)
 
     def __call__(self, view: Rendering) -> np.ndarray:
         path = self.folder / f"view_{self.calls:04d}.npy"
